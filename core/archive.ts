@@ -1,0 +1,60 @@
+/**
+ * The report archive in Azure Blob Storage (Azurite locally): one folder per run,
+ * `runs/<reportId>/<runId>/<file>`. Download links are short-lived, read-only SAS URLs.
+ */
+import {
+  BlobSASPermissions, BlobServiceClient, type ContainerClient,
+} from '@azure/storage-blob';
+import type { Config } from './config.ts';
+
+export const XLSX_TYPE = 'application/vnd.openxmlformats-officedocument.spreadsheetml.sheet';
+
+export class Archive {
+  private readonly container: ContainerClient;
+  private ready?: Promise<unknown>;
+
+  constructor(config: Pick<Config, 'BLOB_CONNECTION_STRING' | 'BLOB_CONTAINER'>) {
+    const service = BlobServiceClient.fromConnectionString(config.BLOB_CONNECTION_STRING);
+    this.container = service.getContainerClient(config.BLOB_CONTAINER);
+  }
+
+  /** Where a run's files go. */
+  static blobName(reportId: string, runId: string, fileName: string): string {
+    return `runs/${reportId}/${runId}/${fileName}`;
+  }
+
+  /** Create the container on first use (idempotent). */
+  private ensureContainer(): Promise<unknown> {
+    this.ready ??= this.container.createIfNotExists().catch((err: unknown) => {
+      this.ready = undefined;
+      throw err;
+    });
+    return this.ready;
+  }
+
+  /** Upload a local file; metadata values must be ASCII (Blob Storage rule), so callers pass ids. */
+  async uploadFile(blobName: string, path: string, contentType: string, metadata: Record<string, string> = {}): Promise<void> {
+    await this.ensureContainer();
+    await this.container.getBlockBlobClient(blobName).uploadFile(path, {
+      blobHTTPHeaders: { blobContentType: contentType },
+      metadata,
+    });
+  }
+
+  /** A read-only link valid for `minutes`, that makes browsers save the file as `fileName`. */
+  async downloadUrl(blobName: string, minutes: number, fileName: string): Promise<string> {
+    const blob = this.container.getBlobClient(blobName);
+    return blob.generateSasUrl({
+      permissions: BlobSASPermissions.parse('r'),
+      startsOn: new Date(Date.now() - 5 * 60_000),
+      expiresOn: new Date(Date.now() + minutes * 60_000),
+      contentDisposition: `attachment; filename="${fileName.replace(/["\\\r\n]/g, '_')}"`,
+    });
+  }
+
+  /** True when the service answers and the container can be reached. */
+  async ping(): Promise<boolean> {
+    await this.ensureContainer();
+    return true;
+  }
+}

@@ -1,0 +1,58 @@
+/**
+ * The request that travels from the bot to a runner through the queue. The bot builds it from a
+ * chat message or a card; the runner re-validates it before doing anything.
+ */
+import { randomUUID } from 'node:crypto';
+import { z } from 'zod/v4';
+
+export const requesterSchema = z.object({
+  aadObjectId: z.string().min(1),
+  name: z.string().default(''),
+  upn: z.string().default(''),
+});
+
+/** A Bot Framework ConversationReference, kept loose: it is opaque to everything outside bot/. */
+export const conversationSchema = z.object({
+  serviceUrl: z.string().url(),
+  channelId: z.string(),
+  conversation: z.object({ id: z.string() }).passthrough(),
+  bot: z.object({ id: z.string() }).passthrough().optional(),
+  user: z.object({ id: z.string() }).passthrough().optional(),
+  activityId: z.string().optional(),
+  locale: z.string().optional(),
+}).passthrough();
+
+export const reportJobSchema = z.object({
+  runId: z.string().regex(/^[a-z0-9-]{8,64}$/),
+  reportId: z.string().regex(/^[a-z0-9][a-z0-9-]*$/),
+  params: z.record(z.string(), z.unknown()),
+  requestedBy: requesterSchema,
+  conversation: conversationSchema,
+  statusActivityId: z.string().optional(),
+  requestedAt: z.string().datetime(),
+  origin: z.enum(['chat', 'card', 'schedule', 'email', 'cli']),
+});
+
+export type Requester = z.infer<typeof requesterSchema>;
+export type ConversationRef = z.infer<typeof conversationSchema>;
+export type ReportJob = z.infer<typeof reportJobSchema>;
+
+/** What the runner returns for a finished job (BullMQ keeps it as the job's return value). */
+export interface RunResult {
+  runId: string;
+  reportId: string;
+  rows: number;
+  durationMs: number;
+  blobName: string;
+  fileName: string;
+  steps: { name: string; rows: number; ms: number }[];
+}
+
+/**
+ * A run id people can read aloud and type: date + 8 random hex digits, e.g. `20261123-3fa2c9d1`.
+ * Unique enough per installation and sortable by day.
+ */
+export function newRunId(now = new Date()): string {
+  const day = now.toISOString().slice(0, 10).replaceAll('-', '');
+  return `${day}-${randomUUID().replaceAll('-', '').slice(0, 8)}`;
+}

@@ -1,0 +1,29 @@
+/** Redis connections and every key name the bot and the runner share, in one place. */
+import { Redis } from 'ioredis';
+import type { Config } from './config.ts';
+
+/**
+ * A new ioredis connection. `blocking` connections (BullMQ workers) must not cap retries per request.
+ */
+export function createRedis(config: Pick<Config, 'REDIS_URL'>, opts: { blocking?: boolean } = {}): Redis {
+  return new Redis(config.REDIS_URL, {
+    maxRetriesPerRequest: opts.blocking ? null : 3,
+    enableReadyCheck: true,
+    lazyConnect: false,
+  });
+}
+
+/** Key names under the configured prefix, so test runs and installations never collide. */
+export function keys(prefix: string) {
+  return {
+    /** The latest ConversationReference of a user (JSON). */
+    conversationRef: (aadObjectId: string) => `${prefix}:convref:${aadObjectId}`,
+    /** Set once an inbound activity id was handled: Teams retries deliveries. */
+    seenActivity: (activityId: string) => `${prefix}:seen:${activityId}`,
+    /** Set once a run's result went out on a channel: a retried job never sends twice. */
+    delivered: (runId: string, channel: string) => `${prefix}:delivered:${runId}:${channel}`,
+    /** A report mutex (redlock resource). */
+    mutex: (resource: string) => `${prefix}:mutex:${resource}`,
+  };
+}
+export type Keys = ReturnType<typeof keys>;
