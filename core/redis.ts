@@ -20,8 +20,11 @@ export function keys(prefix: string) {
     conversationRef: (aadObjectId: string) => `${prefix}:convref:${aadObjectId}`,
     /** Set once an inbound activity id was handled: Teams retries deliveries. */
     seenActivity: (activityId: string) => `${prefix}:seen:${activityId}`,
-    /** Set once a run's result went out on a channel: a retried job never sends twice. */
-    delivered: (runId: string, channel: string) => `${prefix}:delivered:${runId}:${channel}`,
+    /**
+     * A run's durable progress (hash): `archived` (the result JSON once the workbook is in Blob
+     * Storage) and one field per delivery channel once sent, so a retried job redoes neither.
+     */
+    run: (runId: string) => `${prefix}:run:${runId}`,
     /** A report mutex (redlock resource). */
     mutex: (resource: string) => `${prefix}:mutex:${resource}`,
   };

@@ -1,0 +1,25 @@
+/** What the handlers share: the services they call, and who is asking. */
+import type { Redis } from 'ioredis';
+import type { TurnContext } from 'botbuilder';
+import type { Catalog } from '../core/catalog.ts';
+import type { Config } from '../core/config.ts';
+import type { Requester } from '../core/job.ts';
+import type { Logger } from '../core/logger.ts';
+import type { ReportQueue } from '../core/queue.ts';
+import type { ConversationStore } from './conversations.ts';
+
+export interface BotDeps {
+  config: Config;
+  log: Logger;
+  catalog: Catalog;
+  queue: ReportQueue;
+  conversations: ConversationStore;
+  redis: Redis;
+}
+
+/** The person behind an activity. Teams sends the Entra object id; other channels only `from.id`. */
+export function requesterOf(context: TurnContext): Requester {
+  const from = context.activity.from ?? { id: '', name: '' };
+  const upn = (from as { userPrincipalName?: string }).userPrincipalName ?? '';
+  return { aadObjectId: from.aadObjectId || from.id, name: from.name ?? '', upn };
+}

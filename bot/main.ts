@@ -1,0 +1,57 @@
+/** Starts the bot process: config, Redis, catalog, adapter, app, HTTP server; closes them on SIGTERM. */
+import { pathToFileURL } from 'node:url';
+import { loadCatalog } from '../core/catalog.ts';
+import { config as loadConfig, type Config } from '../core/config.ts';
+import { createLogger, type Logger } from '../core/logger.ts';
+import { createReportQueue } from '../core/queue.ts';
+import { createRedis } from '../core/redis.ts';
+import { createAdapter } from './adapter.ts';
+import { createApp } from './app.ts';
+import { ConversationStore } from './conversations.ts';
+import { createServer } from './server.ts';
+
+export interface RunningBot {
+  url: string;
+  close(): Promise<void>;
+}
+
+/** Start the bot with `config`; `port` 0 picks a free port (tests). */
+export async function startBot(config: Config, log: Logger): Promise<RunningBot> {
+  const catalog = await loadCatalog(config.REPORTS_DIR);
+  for (const err of catalog.errors) log.error({ file: err.file }, `report definition skipped: ${err.message}`);
+  const redis = createRedis(config);
+  const queue = createReportQueue(config, redis);
+  const conversations = new ConversationStore(redis, config.REDIS_PREFIX);
+  const adapter = createAdapter(config, log);
+  const app = createApp(adapter, { config, log, catalog, queue, conversations, redis });
+  const server = createServer(config, adapter, app, log);
+  await new Promise<void>((resolve, reject) => {
+    server.once('error', reject);
+    server.listen(config.PORT, config.host, () => resolve());
+  });
+  const address = server.address();
+  const url = `http://${config.host === '0.0.0.0' ? '127.0.0.1' : config.host}:${address.port}`;
+  log.info({ url: `${url}/api/messages`, reports: [...catalog.reports.keys()], auth: config.localMode ? 'off (local mode)' : 'on' }, 'bot listening');
+  return {
+    url,
+    async close() {
+      await new Promise<void>((resolve) => server.close(() => resolve()));
+      await queue.close();
+      // BullMQ leaves a connection it was given open: it is ours to close.
+      await redis.quit().catch(() => redis.disconnect());
+    },
+  };
+}
+
+if (import.meta.url === pathToFileURL(process.argv[1] ?? '').href) {
+  const config = loadConfig();
+  const log = createLogger('bot', config.LOG_LEVEL);
+  const bot = await startBot(config, log);
+  const stop = async (signal: string) => {
+    log.info({ signal }, 'shutting down');
+    await bot.close();
+    process.exit(0);
+  };
+  process.once('SIGTERM', () => void stop('SIGTERM'));
+  process.once('SIGINT', () => void stop('SIGINT'));
+}

@@ -1,0 +1,124 @@
+/**
+ * Typed renderers over the Adaptive Card templates in this folder (Adaptive Cards 1.5, `${}` bindings
+ * expanded by adaptivecards-templating). Callers get plain card JSON; bot/ wraps it into activities.
+ */
+import { readFileSync } from 'node:fs';
+import * as ACData from 'adaptivecards-templating';
+import type { Report } from '../core/catalog.ts';
+import { describeParams, labelOf, type ParameterDef, type ParamValues } from '../core/params.ts';
+import { PARAM_INPUT_PREFIX, Verbs } from './verbs.ts';
+
+export type AdaptiveCard = Record<string, unknown> & { type: 'AdaptiveCard' };
+
+const templates = new Map<string, ACData.Template>();
+
+function render(name: string, data: Record<string, unknown>): AdaptiveCard {
+  let template = templates.get(name);
+  if (!template) {
+    const json = JSON.parse(readFileSync(new URL(`./${name}.json`, import.meta.url), 'utf8')) as Record<string, unknown>;
+    delete json.$comment;
+    template = new ACData.Template(json);
+    templates.set(name, template);
+  }
+  return template.expand({ $root: { ...data, verbs: Verbs } }) as AdaptiveCard;
+}
+
+/** The commands the bot understands, for the help card and the Teams manifest's command list. */
+export const COMMANDS = [
+  { usage: 'help', text: 'What I can do' },
+  { usage: 'reports', text: 'The report catalog: pick one and fill in its form' },
+  { usage: 'run <report> name=value …', text: 'Run a report straight from the chat' },
+] as const;
+
+export function helpCard(example: string): AdaptiveCard {
+  return render('help', { commands: COMMANDS, example });
+}
+
+export function catalogCard(reports: Iterable<Pick<Report, 'id' | 'title' | 'description' | 'category'>>): AdaptiveCard {
+  const list = [...reports].map(({ id, title, description, category }) => ({ id, title, description, category }));
+  return render('catalog', { reports: list });
+}
+
+function field(p: ParameterDef, value: unknown, error: string | undefined) {
+  const kind = p.type === 'choice' ? 'choice'
+    : p.type === 'boolean' ? 'toggle'
+      : p.type === 'integer' || p.type === 'number' ? 'number'
+        : p.type === 'date' ? 'date' : 'text';
+  const shown = value ?? p.default;
+  return {
+    id: `${PARAM_INPUT_PREFIX}${p.name}`,
+    kind,
+    label: labelOf(p),
+    placeholder: p.type === 'period' ? 'YYYYMM, e.g. 202503' : (p.description ?? ''),
+    value: shown === undefined ? '' : String(shown),
+    required: p.required,
+    choices: p.type === 'choice' ? p.choices.map((c) => ({ title: c.title ?? c.value, value: c.value })) : [],
+    min: 'min' in p && p.min !== undefined ? p.min : '',
+    max: 'max' in p && p.max !== undefined ? p.max : '',
+    error: error ?? '',
+  };
+}
+
+/**
+ * The parameter form of a report. `values` pre-fills inputs (what the user typed stays when the form
+ * comes back with errors); `errors` are per-parameter messages, '' keyed for the form as a whole.
+ */
+export function formCard(report: Report, values: Record<string, unknown> = {}, errors: Record<string, string> = {}): AdaptiveCard {
+  const known = new Set(report.parameters.map((p) => p.name));
+  const general = Object.entries(errors).filter(([k]) => !known.has(k)).map(([, v]) => v).join(' ');
+  return render('form', {
+    reportId: report.id,
+    title: report.title,
+    description: report.description,
+    error: general || (Object.keys(errors).length ? 'Please correct the fields marked below.' : ''),
+    fields: report.parameters.map((p) => field(p, values[p.name], errors[p.name])),
+  });
+}
+
+/** Card data that submits the same parameters again (inputs are named `param.<name>`). */
+function rerunData(reportId: string, params: ParamValues): Record<string, unknown> {
+  const data: Record<string, unknown> = { reportId };
+  for (const [k, v] of Object.entries(params)) data[`${PARAM_INPUT_PREFIX}${k}`] = String(v);
+  return data;
+}
+
+export function queuedCard(report: Report, runId: string, params: ParamValues): AdaptiveCard {
+  return render('queued', { title: report.title, runId, params: describeParams(report.parameters, params) });
+}
+
+export interface ResultSummary {
+  runId: string;
+  fileName: string;
+  rows: number;
+  durationMs: number;
+  downloadUrl: string;
+  linkMinutes: number;
+}
+
+export function resultCard(report: Report, params: ParamValues, r: ResultSummary): AdaptiveCard {
+  return render('result', {
+    ...r,
+    title: report.title,
+    duration: formatDuration(r.durationMs),
+    params: describeParams(report.parameters, params),
+  });
+}
+
+export function errorCard(report: Pick<Report, 'id' | 'title'>, runId: string, params: ParamValues, failure: { step?: string; message: string }): AdaptiveCard {
+  return render('error', {
+    title: report.title,
+    runId,
+    step: failure.step ?? '',
+    message: failure.message,
+    rerun: rerunData(report.id, params),
+    edit: { reportId: report.id, values: params },
+  });
+}
+
+/** 950 ms → "1 s", 75 s → "1 min 15 s". */
+export function formatDuration(ms: number): string {
+  const s = Math.max(1, Math.round(ms / 1000));
+  if (s < 60) return `${s} s`;
+  const m = Math.floor(s / 60);
+  return s % 60 ? `${m} min ${s % 60} s` : `${m} min`;
+}

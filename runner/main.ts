@@ -1,0 +1,56 @@
+/**
+ * Starts a runner process: config, Redis, catalog, connections, archive, mutex, the proactive sender
+ * and the BullMQ worker. SIGTERM stops taking jobs, lets the running ones finish, closes everything.
+ */
+import { pathToFileURL } from 'node:url';
+import { createAdapter } from '../bot/adapter.ts';
+import { ConversationStore } from '../bot/conversations.ts';
+import { ProactiveSender } from '../bot/proactive.ts';
+import { Archive } from '../core/archive.ts';
+import { loadCatalog } from '../core/catalog.ts';
+import { config as loadConfig, type Config } from '../core/config.ts';
+import { createLogger, type Logger } from '../core/logger.ts';
+import { Mutex } from '../core/mutex.ts';
+import { createRedis, keys } from '../core/redis.ts';
+import { Connections } from './connectors/registry.ts';
+import { createWorker, type Notifier } from './worker.ts';
+
+export interface RunningRunner {
+  close(): Promise<void>;
+}
+
+/** Start a runner in this process. `notifier` replaces the Teams sender (benchmarks only). */
+export async function startRunner(config: Config, log: Logger, opts: { notifier?: Notifier } = {}): Promise<RunningRunner> {
+  const connections = new Connections(config.connections);
+  const catalog = await loadCatalog(config.REPORTS_DIR, connections.names());
+  for (const err of catalog.errors) log.error({ file: err.file }, `report definition skipped: ${err.message}`);
+  const redis = createRedis(config);
+  const workerRedis = createRedis(config, { blocking: true });
+  const archive = new Archive(config);
+  const mutexPrefix = keys(config.REDIS_PREFIX).mutex('');
+  const mutex = new Mutex(redis, mutexPrefix);
+  const notifier = opts.notifier ?? new ProactiveSender(config, createAdapter(config, log), new ConversationStore(redis, config.REDIS_PREFIX), log);
+  const worker = createWorker({ config, log, catalog, connections, archive, mutex, redis, notifier }, workerRedis);
+  await worker.waitUntilReady();
+  log.info({ queue: config.QUEUE_NAME, concurrency: config.RUNNER_CONCURRENCY, reports: [...catalog.reports.keys()] }, 'runner ready');
+  return {
+    async close() {
+      await worker.close();
+      await connections.close();
+      await Promise.allSettled([redis.quit(), workerRedis.quit()]);
+    },
+  };
+}
+
+if (import.meta.url === pathToFileURL(process.argv[1] ?? '').href) {
+  const config = loadConfig();
+  const log = createLogger('runner', config.LOG_LEVEL);
+  const runner = await startRunner(config, log);
+  const stop = async (signal: string) => {
+    log.info({ signal }, 'shutting down: finishing running jobs');
+    await runner.close();
+    process.exit(0);
+  };
+  process.once('SIGTERM', () => void stop('SIGTERM'));
+  process.once('SIGINT', () => void stop('SIGINT'));
+}
