@@ -131,19 +131,29 @@ export async function loadReport(dir: string, knownConnections?: ReadonlySet<str
   return { ...def, dir, sql };
 }
 
-/** Load every report folder under `root`. Never throws for one bad report. */
-export async function loadCatalog(root: string, knownConnections?: ReadonlySet<string>): Promise<Catalog> {
+/**
+ * Load every report folder under `roots` (a comma-separated list of folders, e.g. the shipped
+ * reports plus a site's own). Never throws for one bad report; a missing root is an error entry.
+ */
+export async function loadCatalog(roots: string, knownConnections?: ReadonlySet<string>): Promise<Catalog> {
   const reports = new Map<string, Report>();
   const errors: DefinitionError[] = [];
-  const entries = await readdir(root, { withFileTypes: true });
-  for (const entry of entries.filter((e) => e.isDirectory()).sort((a, b) => a.name.localeCompare(b.name))) {
-    const dir = join(root, entry.name);
-    if (!(await stat(join(dir, 'report.yaml')).catch(() => undefined))) continue;
-    try {
-      const report = await loadReport(dir, knownConnections);
-      reports.set(report.id, report);
-    } catch (err) {
-      errors.push(err instanceof DefinitionError ? err : new DefinitionError(dir, String(err), { cause: err }));
+  for (const root of roots.split(',').map((r) => r.trim()).filter(Boolean)) {
+    const entries = await readdir(root, { withFileTypes: true }).catch((err: unknown) => {
+      errors.push(new DefinitionError(root, 'report folder cannot be read', { cause: err }));
+      return [];
+    });
+    for (const entry of entries.filter((e) => e.isDirectory()).sort((a, b) => a.name.localeCompare(b.name))) {
+      const dir = join(root, entry.name);
+      if (!(await stat(join(dir, 'report.yaml')).catch(() => undefined))) continue;
+      try {
+        const report = await loadReport(dir, knownConnections);
+        const twin = reports.get(report.id);
+        if (twin) throw new DefinitionError(join(dir, 'report.yaml'), `report id "${report.id}" is already defined in ${twin.dir}`);
+        reports.set(report.id, report);
+      } catch (err) {
+        errors.push(err instanceof DefinitionError ? err : new DefinitionError(dir, String(err), { cause: err }));
+      }
     }
   }
   return { reports, errors };

@@ -1,7 +1,8 @@
 /**
  * Report mutexes: a redlock lock on the resources a report definition names, held for the whole
  * pipeline. It is extended in the background while the work runs; if an extension fails the work's
- * AbortSignal fires with a LockLostError. It is released on every path.
+ * AbortSignal fires with a LockLostError and the run fails even if the work finishes. It is released
+ * on every path, but only once the work has settled.
  */
 import Redlock, { ExecutionError, ResourceLockedError, type Lock } from 'redlock';
 import type { Redis } from 'ioredis';
@@ -58,7 +59,11 @@ export class Mutex {
     timer.unref();
 
     try {
-      return await raceAbort(work(controller.signal), controller.signal);
+      // Wait for the work itself, even after an abort: releasing while it still runs would let the
+      // next holder overlap with it. The work must honour the signal promptly.
+      const result = await work(controller.signal);
+      if (controller.signal.aborted) throw controller.signal.reason;
+      return result;
     } finally {
       clearInterval(timer);
       opts.signal?.removeEventListener('abort', onOuterAbort);
@@ -87,7 +92,9 @@ export class Mutex {
       if (Date.now() - started >= opts.waitMs) throw new LockTimeoutError(resources, Date.now() - started);
       // Back off from 50 ms to 1 s with jitter, so waiting runners do not hammer Redis in step.
       const delay = Math.min(1000, 50 * 2 ** Math.min(attempt, 5)) * (0.5 + Math.random() / 2);
-      await sleep(delay, undefined, { signal: opts.signal });
+      await sleep(delay, undefined, { signal: opts.signal }).catch((err: unknown) => {
+        throw opts.signal?.aborted ? opts.signal.reason : err;
+      });
     }
   }
 }
@@ -101,17 +108,4 @@ async function isLockedError(err: unknown): Promise<boolean> {
   const stats = await Promise.all(err.attempts);
   return stats.length > 0 && stats.every((s) =>
     s.votesAgainst.size > 0 && [...s.votesAgainst.values()].every((e) => e instanceof ResourceLockedError));
-}
-
-/** Reject as soon as `signal` aborts, even if `work` ignores the signal. */
-function raceAbort<T>(work: Promise<T>, signal: AbortSignal): Promise<T> {
-  if (signal.aborted) return Promise.reject(signal.reason);
-  return new Promise<T>((resolve, reject) => {
-    const onAbort = () => reject(signal.reason);
-    signal.addEventListener('abort', onAbort, { once: true });
-    work.then(
-      (v) => { signal.removeEventListener('abort', onAbort); resolve(v); },
-      (e) => { signal.removeEventListener('abort', onAbort); reject(e); },
-    );
-  });
 }

@@ -1,0 +1,55 @@
+import { test, before, after } from 'node:test';
+import assert from 'node:assert/strict';
+import { mkdtemp, mkdir, rm, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { loadCatalog, outputFileName, sqlParameters } from './catalog.ts';
+
+let root: string;
+const good = `id: ok\ntitle: OK\nparameters:\n  - { name: pcn, type: string }\nsteps:\n  - { name: One, type: export, sql: one.sql, sheet: Data }\n`;
+
+async function report(id: string, yaml: string, files: Record<string, string> = { 'one.sql': 'select @pcn as pcn' }) {
+  await mkdir(join(root, id), { recursive: true });
+  await writeFile(join(root, id, 'report.yaml'), yaml);
+  for (const [name, body] of Object.entries(files)) await writeFile(join(root, id, name), body);
+}
+
+before(async () => {
+  root = await mkdtemp(join(tmpdir(), 'catalog-'));
+  await report('ok', good);
+  await report('bad-yaml', 'id: bad-yaml\ntitle: [unclosed\n');
+  await report('bad-field', 'id: bad-field\ntitle: X\nsteps:\n  - name: S\n    type: export\n    sql: one.sql\n    sheet: "a/b"\n');
+  await report('no-sql', good.replace('id: ok', 'id: no-sql'), {});
+  await report('unknown-param', good.replace('id: ok', 'id: unknown-param'), { 'one.sql': 'select 1 where x = @account' });
+  await report('unknown-conn', good.replace('id: ok', 'id: unknown-conn').replace('sql: one.sql', 'connection: plex, sql: one.sql'));
+  await report('wrong-id', good.replace('id: ok', 'id: other'));
+});
+after(() => rm(root, { recursive: true, force: true }));
+
+test('a broken definition is reported with file and line and never breaks the others', async () => {
+  const c = await loadCatalog(root, new Set(['warehouse']));
+  assert.deepEqual([...c.reports.keys()], ['ok']);
+  const msg = (id: string) => c.errors.find((e) => e.file.includes(`/${id}/`))?.message ?? '(none)';
+  assert.match(msg('bad-yaml'), /bad-yaml\/report\.yaml:\d+: invalid YAML/);
+  assert.match(msg('bad-field'), /bad-field\/report\.yaml:7: steps\.0\.sheet: is not a valid Excel sheet name/);
+  assert.match(msg('no-sql'), /no-sql\/report\.yaml:6: step "One": SQL file one\.sql not found/);
+  assert.match(msg('unknown-param'), /one\.sql: uses @account, which is not a parameter of unknown-param/);
+  assert.match(msg('unknown-conn'), /uses unknown connection "plex" \(configured: warehouse\)/);
+  assert.match(msg('wrong-id'), /id "other" must match its folder "wrong-id"/);
+  assert.equal(c.errors.length, 6);
+});
+
+test('the shipped reports all load', async () => {
+  const c = await loadCatalog('reports,test/fixtures/reports', new Set(['warehouse']));
+  assert.deepEqual(c.errors.map((e) => e.message), []);
+  assert.ok(c.reports.has('gl-accounts'));
+});
+
+test('sql parameters ignore comments, strings and @@globals', () => {
+  assert.deepEqual([...sqlParameters("-- @nope\nselect @a, '@b', @@rowcount /* @c */ from t where x = @d_2")], ['a', 'd_2']);
+});
+
+test('output file names are filled from parameters and made safe', () => {
+  const def = { id: 'x', output: { fileName: 'tb-{pcn}-{date}.xlsx' } } as Parameters<typeof outputFileName>[0];
+  assert.equal(outputFileName(def, 'r1', { pcn: '9/../01' }, new Date('2026-01-02T10:00:00Z')), 'tb-9_.._01-2026-01-02.xlsx');
+});

@@ -1,0 +1,33 @@
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { ConfigError, parseConfig } from './config.ts';
+
+const base = { BLOB_CONNECTION_STRING: 'UseDevelopmentStorage=true' };
+
+test('defaults: local mode on loopback, warehouse connection, frozen', () => {
+  const c = parseConfig(base);
+  assert.equal(c.PORT, 3978);
+  assert.equal(c.localMode, true);
+  assert.equal(c.host, '127.0.0.1');
+  assert.deepEqual(c.connections, { warehouse: 'sqlite:.data/warehouse.sqlite' });
+  assert.ok(Object.isFrozen(c));
+});
+
+test('a bad value names the variable', () => {
+  assert.throws(() => parseConfig({ ...base, PORT: 'eighty' }), (e: ConfigError) => /PORT:/.test(e.message));
+  assert.throws(() => parseConfig({}), /BLOB_CONNECTION_STRING/);
+  assert.throws(() => parseConfig({ ...base, REDIS_URL: 'http://x' }), /REDIS_URL/);
+  assert.throws(() => parseConfig({ ...base, BOT_ID: 'abc' }), /BOT_PASSWORD: is required when BOT_ID is set/);
+  assert.throws(() => parseConfig({ ...base, BOT_ID: 'abc', BOT_PASSWORD: 'p', BOT_TYPE: 'SingleTenant' }), /BOT_TENANT_ID/);
+});
+
+test('with an app id, auth is on and the server listens on all interfaces', () => {
+  const c = parseConfig({ ...base, BOT_ID: 'abc', BOT_PASSWORD: 'p' });
+  assert.equal(c.localMode, false);
+  assert.equal(c.host, '0.0.0.0');
+});
+
+test('CONNECTION_<NAME> variables become named connections', () => {
+  const c = parseConfig({ ...base, CONNECTION_PLEX: 'plex://u:p@host', CONNECTION_WAREHOUSE: 'sqlite::memory:' });
+  assert.deepEqual(c.connections, { warehouse: 'sqlite::memory:', plex: 'plex://u:p@host' });
+});
