@@ -1,0 +1,113 @@
+/**
+ * A whole report bot for one test file, on real parts: the machine's Redis (isolated by a key prefix
+ * unique to this run), a private Azurite, a fresh SQLite demo warehouse, the bot on a random port,
+ * runners in this process, and the local Bot Connector playing Teams. stop() removes what it made.
+ */
+import { mkdtemp, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { randomBytes } from 'node:crypto';
+import { Redis } from 'ioredis';
+import { startBot, type RunningBot } from '../../bot/main.ts';
+import { parseConfig, type Config } from '../../core/config.ts';
+import { createLogger, type Logger } from '../../core/logger.ts';
+import { createReportQueue, type ReportQueue } from '../../core/queue.ts';
+import { LocalConnector } from '../../demo/connector.ts';
+import { startAzurite, type RunningService } from '../../demo/services.ts';
+import { buildWarehouse } from '../../demo/warehouse.ts';
+import { startRunner, type RunningRunner } from '../../runner/main.ts';
+
+/** The shared Redis the tests run against (CI starts one on 6379). */
+export const TEST_REDIS_URL = process.env.TEST_REDIS_URL ?? 'redis://127.0.0.1:6379';
+
+export interface StackOptions {
+  /** Runners to start in this process (0 = none; tests may start their own). */
+  runners?: number;
+  /** Extra environment for the bot and runners' config. */
+  env?: Record<string, string>;
+  /** Accounts per PCN in the demo warehouse. */
+  accountsPerPcn?: number;
+}
+
+export interface Stack {
+  config: Config;
+  /** The environment the config was parsed from: child processes get the same. */
+  env: Record<string, string>;
+  log: Logger;
+  prefix: string;
+  dir: string;
+  warehousePath: string;
+  bot: RunningBot;
+  endpoint: string;
+  connector: LocalConnector;
+  redis: Redis;
+  queue: ReportQueue;
+  runners: RunningRunner[];
+  startRunner(env?: Record<string, string>): Promise<RunningRunner>;
+  stop(): Promise<void>;
+}
+
+export async function startStack(opts: StackOptions = {}): Promise<Stack> {
+  const prefix = `test-${Date.now().toString(36)}-${randomBytes(3).toString('hex')}`;
+  const dir = await mkdtemp(join(tmpdir(), 'reportbot-test-'));
+  const warehousePath = join(dir, 'warehouse.sqlite');
+  buildWarehouse(warehousePath, { accountsPerPcn: opts.accountsPerPcn ?? 120 });
+  const azurite: RunningService & { connectionString: string } = await startAzurite({ location: join(dir, 'azurite') });
+  const env: Record<string, string> = {
+    NODE_ENV: 'test',
+    LOG_LEVEL: process.env.TEST_LOG_LEVEL ?? 'silent',
+    PORT: '0',
+    REDIS_URL: TEST_REDIS_URL,
+    REDIS_PREFIX: prefix,
+    BLOB_CONNECTION_STRING: azurite.connectionString,
+    BLOB_CONTAINER: 'reports',
+    REPORTS_DIR: 'reports,test/fixtures/reports',
+    CONNECTION_WAREHOUSE: `sqlite:${warehousePath}`,
+    JOB_ATTEMPTS: '2',
+    ...opts.env,
+  };
+  const config = parseConfig(env);
+  const log = createLogger('test', config.LOG_LEVEL);
+  const connector = await LocalConnector.start();
+  const bot = await startBot(config, log);
+  const redis = new Redis(config.REDIS_URL);
+  const queue = createReportQueue(config, redis);
+  const runners: RunningRunner[] = [];
+  const stack: Stack = {
+    config, env, log, prefix, dir, warehousePath, bot, connector, redis, queue, runners,
+    endpoint: `${bot.url}/api/messages`,
+    async startRunner(extra = {}) {
+      const runner = await startRunner(extra && Object.keys(extra).length ? parseConfig({ ...env, ...extra }) : config, log);
+      runners.push(runner);
+      return runner;
+    },
+    async stop() {
+      await Promise.allSettled(runners.map((r) => r.close()));
+      await bot.close().catch(() => {});
+      await queue.close().catch(() => {});
+      await connector.close().catch(() => {});
+      await deleteKeys(redis, `${prefix}:*`);
+      redis.disconnect();
+      await azurite.stop().catch(() => {});
+      await rm(dir, { recursive: true, force: true });
+    },
+  };
+  for (let i = 0; i < (opts.runners ?? 1); i++) await stack.startRunner();
+  return stack;
+}
+
+/** Delete this run's keys only (never FLUSHALL a shared Redis). */
+export async function deleteKeys(redis: Redis, pattern: string): Promise<void> {
+  let cursor = '0';
+  do {
+    const [next, batch] = await redis.scan(cursor, 'MATCH', pattern, 'COUNT', 1000);
+    cursor = next;
+    if (batch.length) await redis.del(...batch);
+  } while (cursor !== '0');
+}
+
+/** Jobs in the queue in any state: "nothing enqueued" assertions read this. */
+export async function jobCount(queue: ReportQueue): Promise<number> {
+  const counts = await queue.getJobCounts('waiting', 'active', 'delayed', 'completed', 'failed', 'prioritized', 'waiting-children');
+  return Object.values(counts).reduce((a, b) => a + b, 0);
+}
