@@ -31,7 +31,7 @@ export async function startBot(config: Config, log: Logger): Promise<RunningBot>
   });
   const address = server.address();
   const url = `http://${config.host === '0.0.0.0' ? '127.0.0.1' : config.host}:${address.port}`;
-  log.info({ url: `${url}/api/messages`, reports: [...catalog.reports.keys()], auth: config.localMode ? 'off (local mode)' : 'on' }, 'bot listening');
+  log.info({ endpoint: `${url}/api/messages`, reports: [...catalog.reports.keys()], auth: config.localMode ? 'off (local mode)' : 'on' }, 'bot listening');
   return {
     url,
     async close() {

@@ -31,3 +31,10 @@ test('CONNECTION_<NAME> variables become named connections', () => {
   const c = parseConfig({ ...base, CONNECTION_PLEX: 'plex://u:p@host', CONNECTION_WAREHOUSE: 'sqlite::memory:' });
   assert.deepEqual(c.connections, { warehouse: 'sqlite::memory:', plex: 'plex://u:p@host' });
 });
+
+test('connection URLs lose their passwords before they are logged', async () => {
+  const { redactUrl } = await import('./logger.ts');
+  assert.equal(redactUrl('redis://:s3cret@cache:6380'), 'redis://:***@cache:6380');
+  assert.equal(redactUrl('mssql://user:p%40ss@db/x'), 'mssql://user:***@db/x');
+  assert.equal(redactUrl('AccountName=a;AccountKey=abc==;BlobEndpoint=x'), 'AccountName=a;AccountKey=***;BlobEndpoint=x');
+});

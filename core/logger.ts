@@ -21,6 +21,6 @@ export function createLogger(name: string, level: string = 'info'): Logger {
 /** Remove credentials from a connection URL or connection string before it is logged. */
 export function redactUrl(url: string): string {
   return url
-    .replace(/\/\/([^:/@]+):([^@]+)@/, '//$1:***@')
+    .replace(/\/\/([^:/@]*):([^@]+)@/, '//$1:***@')
     .replace(/((?:AccountKey|Password|Pwd|SharedAccessSignature)=)[^;]+/gi, '$1***');
 }

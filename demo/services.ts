@@ -7,7 +7,7 @@ import { spawn } from 'node:child_process';
 import { accessSync, constants as fsConstants } from 'node:fs';
 import { mkdir } from 'node:fs/promises';
 import { createRequire } from 'node:module';
-import { connect, createServer } from 'node:net';
+import { connect, createServer, type Socket } from 'node:net';
 import { delimiter, dirname, join, resolve } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { Redis } from 'ioredis';
@@ -76,6 +76,10 @@ export async function startRedis(opts: { url?: string } = {}): Promise<RunningSe
  * also killed when this process exits.
  */
 export async function startAzurite(opts: { location: string; port?: number }): Promise<RunningService & { connectionString: string }> {
+  if (opts.port !== undefined && !(Number.isInteger(opts.port) && opts.port > 0 && opts.port < 65536)) {
+    // Port 0 would make Azurite pick a port we could not know and poll.
+    throw new RangeError(`startAzurite: port must be an integer from 1 to 65535, got ${opts.port}`);
+  }
   const location = resolve(opts.location);
   await mkdir(location, { recursive: true });
   // Another process may take the free port between freePort() and Azurite's listen(): try another.
@@ -113,13 +117,25 @@ export function freePort(): Promise<number> {
 
 class PortInUseError extends Error {}
 
+/**
+ * Azurite's only stdin use: a pipe from this process reaches EOF when this process dies in any way,
+ * even SIGKILL or a fatal signal, where no 'exit' handler runs; without it a killed test run would
+ * leak Azurite processes. The child then SIGTERMs itself, so Azurite still saves its metadata and
+ * closes. stdin is unref'd so that it does not keep Azurite alive after its own shutdown.
+ */
+const PARENT_WATCHDOG = 'data:text/javascript,'
+  + 'process.stdin.on("end",()=>process.kill(process.pid,"SIGTERM")).on("error",()=>{}).resume().unref()';
+
 /** Spawn azurite-blob and wait until its port accepts connections. */
 async function launchAzurite(location: string, port: number): Promise<{ stop(): Promise<void> }> {
+  // A port that answers before Azurite even started is someone else's: polling it would mistake
+  // that listener for ours.
+  if (await acceptsConnections(port)) {
+    throw new PortInUseError(`Azurite cannot listen on 127.0.0.1:${port}: something already listens there (EADDRINUSE)`);
+  }
   const bin = azuriteBlobBin();
   const args = [
-    // A watchdog inside the child: the IPC channel closes when this process dies in any way, even
-    // SIGKILL, where no 'exit' handler runs. Without it a killed test run leaks Azurite processes.
-    '--import', 'data:text/javascript,process.on("disconnect",()=>process.exit(0))',
+    '--import', PARENT_WATCHDOG,
     bin,
     '--blobHost', '127.0.0.1',
     '--blobPort', String(port),
@@ -131,11 +147,17 @@ async function launchAzurite(location: string, port: number): Promise<{ stop(): 
     '--loose',
     '--silent',
   ];
-  const child = spawn(process.execPath, args, { stdio: ['ignore', 'pipe', 'pipe', 'ipc'] });
+  const child = spawn(process.execPath, args, { stdio: ['pipe', 'pipe', 'pipe'] });
   let stdout = '';
   let stderr = '';
   child.stdout!.on('data', (d: Buffer) => { stdout = (stdout + d.toString()).slice(-OUTPUT_TAIL_CHARS); });
   child.stderr!.on('data', (d: Buffer) => { stderr = (stderr + d.toString()).slice(-OUTPUT_TAIL_CHARS); });
+  // The watchdog pipe is never written to; a child that already exited must not make it throw EPIPE.
+  child.stdin!.on('error', () => {});
+  // A forgotten stop() must not keep this process alive forever: the 'exit' handler below still
+  // takes Azurite down with it.
+  child.unref();
+  for (const stream of [child.stdin, child.stdout, child.stderr]) (stream as unknown as Socket).unref();
 
   let exitInfo: string | undefined;
   const exited = new Promise<void>((resolveExit) => {
@@ -153,7 +175,9 @@ async function launchAzurite(location: string, port: number): Promise<{ stop(): 
 
   let stopping: Promise<void> | undefined;
   const stop = (): Promise<void> => (stopping ??= (async () => {
-    if (child.exitCode !== null || child.signalCode !== null) return;
+    if (child.exitCode !== null || child.signalCode !== null || child.pid === undefined) return;
+    // Keep this process alive until Azurite is gone: the caller awaits it.
+    child.ref();
     child.kill('SIGTERM');
     const timer = setTimeout(() => child.kill('SIGKILL'), STOP_GRACE_MS);
     await exited;
