@@ -1,8 +1,8 @@
 /** Starts the bot process: config, Redis, catalog, adapter, app, HTTP server; closes them on SIGTERM. */
-import { pathToFileURL } from 'node:url';
 import { loadCatalog } from '../core/catalog.ts';
-import { config as loadConfig, type Config } from '../core/config.ts';
-import { createLogger, type Logger } from '../core/logger.ts';
+import type { Config } from '../core/config.ts';
+import { isMain, runProcess } from '../core/lifecycle.ts';
+import type { Logger } from '../core/logger.ts';
 import { createReportQueue } from '../core/queue.ts';
 import { createRedis } from '../core/redis.ts';
 import { createAdapter } from './adapter.ts';
@@ -43,15 +43,4 @@ export async function startBot(config: Config, log: Logger): Promise<RunningBot>
   };
 }
 
-if (import.meta.url === pathToFileURL(process.argv[1] ?? '').href) {
-  const config = loadConfig();
-  const log = createLogger('bot', config.LOG_LEVEL);
-  const bot = await startBot(config, log);
-  const stop = async (signal: string) => {
-    log.info({ signal }, 'shutting down');
-    await bot.close();
-    process.exit(0);
-  };
-  process.once('SIGTERM', () => void stop('SIGTERM'));
-  process.once('SIGINT', () => void stop('SIGINT'));
-}
+if (isMain(import.meta.url)) await runProcess('bot', startBot);

@@ -66,13 +66,20 @@ function field(p: ParameterDef, value: unknown, error: string | undefined) {
 export function formCard(report: Report, values: Record<string, unknown> = {}, errors: Record<string, string> = {}): AdaptiveCard {
   const known = new Set(report.parameters.map((p) => p.name));
   const general = Object.entries(errors).filter(([k]) => !known.has(k)).map(([, v]) => v).join(' ');
-  return render('form', {
+  const card = render('form', {
     reportId: report.id,
     title: report.title,
     description: report.description,
     error: general || (Object.keys(errors).length ? 'Please correct the fields marked below.' : ''),
     fields: report.parameters.map((p) => field(p, values[p.name], errors[p.name])),
   });
+  // Templates cannot leave a property out; an unbounded number input must not carry "min": "".
+  for (const container of card.body as { items?: Record<string, unknown>[] }[]) {
+    for (const input of container.items ?? []) {
+      for (const key of ['min', 'max', 'placeholder'] as const) if (input[key] === '') delete input[key];
+    }
+  }
+  return card;
 }
 
 /** Card data that submits the same parameters again (inputs are named `param.<name>`). */

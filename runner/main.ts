@@ -2,14 +2,14 @@
  * Starts a runner process: config, Redis, catalog, connections, archive, mutex, the proactive sender
  * and the BullMQ worker. SIGTERM stops taking jobs, lets the running ones finish, closes everything.
  */
-import { pathToFileURL } from 'node:url';
 import { createAdapter } from '../bot/adapter.ts';
 import { ConversationStore } from '../bot/conversations.ts';
 import { ProactiveSender } from '../bot/proactive.ts';
 import { Archive } from '../core/archive.ts';
 import { loadCatalog } from '../core/catalog.ts';
-import { config as loadConfig, type Config } from '../core/config.ts';
-import { createLogger, type Logger } from '../core/logger.ts';
+import type { Config } from '../core/config.ts';
+import { isMain, runProcess } from '../core/lifecycle.ts';
+import type { Logger } from '../core/logger.ts';
 import { Mutex } from '../core/mutex.ts';
 import { createRedis, keys } from '../core/redis.ts';
 import { Connections } from './connectors/registry.ts';
@@ -42,15 +42,4 @@ export async function startRunner(config: Config, log: Logger, opts: { notifier?
   };
 }
 
-if (import.meta.url === pathToFileURL(process.argv[1] ?? '').href) {
-  const config = loadConfig();
-  const log = createLogger('runner', config.LOG_LEVEL);
-  const runner = await startRunner(config, log);
-  const stop = async (signal: string) => {
-    log.info({ signal }, 'shutting down: finishing running jobs');
-    await runner.close();
-    process.exit(0);
-  };
-  process.once('SIGTERM', () => void stop('SIGTERM'));
-  process.once('SIGINT', () => void stop('SIGINT'));
-}
+if (isMain(import.meta.url)) await runProcess('runner', (config, log) => startRunner(config, log));
