@@ -27,7 +27,7 @@ function render(name: string, data: Record<string, unknown>): AdaptiveCard {
 export const COMMANDS = [
   { usage: 'help', text: 'What I can do' },
   { usage: 'reports', text: 'The report catalog: pick one and fill in its form' },
-  { usage: 'run <report> name=value …', text: 'Run a report straight from the chat' },
+  { usage: 'run report-id name=value …', text: 'Run a report straight from the chat, e.g. the example below' },
 ] as const;
 
 export function helpCard(example: string): AdaptiveCard {

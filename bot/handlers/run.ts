@@ -58,7 +58,7 @@ async function requestRun(
 export async function runCommand(context: TurnContext, deps: BotDeps, text: string): Promise<void> {
   const m = /^\s*run\s+(\S+)\s*(.*)$/is.exec(text);
   if (!m) {
-    await context.sendActivity('Tell me which report: **run <report> name=value …**, for example the ones listed under **reports**.');
+    await context.sendActivity('Tell me which report: **run report-id name=value …**, for example the ones listed under **reports**.');
     return;
   }
   const [, reportId, rest] = m;
