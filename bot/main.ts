@@ -17,7 +17,8 @@ export interface RunningBot {
 
 /** Start the bot with `config`; `port` 0 picks a free port (tests). */
 export async function startBot(config: Config, log: Logger): Promise<RunningBot> {
-  const catalog = await loadCatalog(config.REPORTS_DIR);
+  // Same rules as the runner: a report on an unconfigured connection is not offered at all.
+  const catalog = await loadCatalog(config.REPORTS_DIR, new Set(Object.keys(config.connections)));
   for (const err of catalog.errors) log.error({ file: err.file }, `report definition skipped: ${err.message}`);
   const redis = createRedis(config);
   const queue = createReportQueue(config, redis);

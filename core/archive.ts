@@ -51,10 +51,4 @@ export class Archive {
       contentDisposition: `attachment; filename="${fileName.replace(/["\\\r\n]/g, '_')}"`,
     });
   }
-
-  /** True when the service answers and the container can be reached. */
-  async ping(): Promise<boolean> {
-    await this.ensureContainer();
-    return true;
-  }
 }
