@@ -60,8 +60,8 @@ export function createApp(adapter: TeamsAdapter, deps: BotDeps): Application<Tur
     await sendHelp(context, deps, `I did not understand "${(context.activity.text ?? '').trim().slice(0, 80)}".`);
   });
 
-  app.adaptiveCards.actionExecute(Verbs.listReports, async () => catalogAction(deps));
-  app.adaptiveCards.actionExecute(Verbs.openForm, async (_context, _state, data: Record<string, unknown>) => formAction(deps, data));
+  app.adaptiveCards.actionExecute(Verbs.listReports, async (context) => catalogAction(context, deps));
+  app.adaptiveCards.actionExecute(Verbs.openForm, async (context, _state, data: Record<string, unknown>) => formAction(context, deps, data));
   app.adaptiveCards.actionExecute(Verbs.submit, async (context, _state, data: Record<string, unknown>) => submitAction(context, deps, data));
 
   return app;

@@ -1,7 +1,9 @@
 /** What the handlers share: the services they call, and who is asking. */
 import type { Redis } from 'ioredis';
 import type { TurnContext } from 'botbuilder';
-import type { Catalog } from '../core/catalog.ts';
+import { mayRun } from '../core/access.ts';
+import type { Catalog, Report } from '../core/catalog.ts';
+import type { ChoiceCache } from '../core/choices.ts';
 import type { Config } from '../core/config.ts';
 import type { Requester } from '../core/job.ts';
 import type { Logger } from '../core/logger.ts';
@@ -15,6 +17,13 @@ export interface BotDeps {
   queue: ReportQueue;
   conversations: ConversationStore;
   redis: Redis;
+  choices: ChoiceCache;
+}
+
+/** The reports this person may run: the catalog never shows the others. */
+export function visibleReports(context: TurnContext, deps: BotDeps): Report[] {
+  const who = requesterOf(context);
+  return [...deps.catalog.reports.values()].filter((r) => mayRun(r, who));
 }
 
 /** The person behind an activity. Teams sends the Entra object id; other channels only `from.id`. */

@@ -1,5 +1,7 @@
 /** Starts the bot process: config, Redis, catalog, adapter, app, HTTP server; closes them on SIGTERM. */
 import { loadCatalog } from '../core/catalog.ts';
+import { ChoiceCache } from '../core/choices.ts';
+import { choiceLoader, Connections } from '../runner/connectors/registry.ts';
 import type { Config } from '../core/config.ts';
 import { isMain, runProcess } from '../core/lifecycle.ts';
 import type { Logger } from '../core/logger.ts';
@@ -24,7 +26,10 @@ export async function startBot(config: Config, log: Logger): Promise<RunningBot>
   const queue = createReportQueue(config, redis);
   const conversations = new ConversationStore(redis, config.REDIS_PREFIX);
   const adapter = createAdapter(config, log);
-  const app = createApp(adapter, { config, log, catalog, queue, conversations, redis });
+  // The bot reads data only for choice lists (e.g. the PCNs a form offers); it never runs a report.
+  const connections = new Connections(config.connections);
+  const choices = new ChoiceCache(choiceLoader(connections));
+  const app = createApp(adapter, { config, log, catalog, queue, conversations, redis, choices });
   const server = createServer(config, adapter, app, log);
   await new Promise<void>((resolve, reject) => {
     server.once('error', reject);
@@ -38,6 +43,7 @@ export async function startBot(config: Config, log: Logger): Promise<RunningBot>
     async close() {
       await new Promise<void>((resolve) => server.close(() => resolve()));
       await queue.close();
+      await connections.close();
       // BullMQ leaves a connection it was given open: it is ours to close.
       await redis.quit().catch(() => redis.disconnect());
     },

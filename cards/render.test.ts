@@ -6,7 +6,7 @@ import { catalogCard, errorCard, formatDuration, formCard, helpCard, queuedCard,
 import { Verbs } from './verbs.ts';
 
 const report = {
-  id: 'demo', title: 'Demo', description: 'A demo', category: 'Test', locks: [], timeout: 1000, steps: [], dir: '', sql: {},
+  id: 'demo', title: 'Demo', description: 'A demo', category: 'Test', locks: [], access: { allow: ['*'] }, rules: [], timeout: 1000, steps: [], dir: '', sql: {},
   output: { fileName: 'x.xlsx' },
   parameters: [
     { name: 'pcn', type: 'choice', choices: [{ value: '900101', title: 'Plant A' }] },

@@ -5,7 +5,7 @@
 import { readFileSync } from 'node:fs';
 import * as ACData from 'adaptivecards-templating';
 import type { Report } from '../core/catalog.ts';
-import { describeParams, labelOf, type ParameterDef, type ParamValues } from '../core/params.ts';
+import { choicesOf, defaultOf, describeParams, labelOf, type ParameterDef, type ParamValues, type ValidateOptions } from '../core/params.ts';
 import { PARAM_INPUT_PREFIX, Verbs } from './verbs.ts';
 
 export type AdaptiveCard = Record<string, unknown> & { type: 'AdaptiveCard' };
@@ -39,20 +39,21 @@ export function catalogCard(reports: Iterable<Pick<Report, 'id' | 'title' | 'des
   return render('catalog', { reports: list });
 }
 
-function field(p: ParameterDef, value: unknown, error: string | undefined) {
-  const kind = p.type === 'choice' ? 'choice'
+function field(p: ParameterDef, value: unknown, error: string | undefined, opts: ValidateOptions) {
+  const kind = p.type === 'choice' || p.type === 'multichoice' ? 'choice'
     : p.type === 'boolean' ? 'toggle'
       : p.type === 'integer' || p.type === 'number' ? 'number'
         : p.type === 'date' ? 'date' : 'text';
-  const shown = value ?? p.default;
+  const shown = value ?? defaultOf(p, opts.now);
   return {
     id: `${PARAM_INPUT_PREFIX}${p.name}`,
     kind,
     label: labelOf(p),
     placeholder: p.type === 'period' ? 'YYYYMM, e.g. 202503' : (p.description ?? ''),
-    value: shown === undefined ? '' : String(shown),
+    value: shown === undefined ? '' : Array.isArray(shown) ? shown.join(',') : String(shown),
+    multi: p.type === 'multichoice',
     required: p.required,
-    choices: p.type === 'choice' ? p.choices.map((c) => ({ title: c.title ?? c.value, value: c.value })) : [],
+    choices: choicesOf(p, opts).map((c) => ({ title: c.title ?? c.value, value: c.value })),
     min: 'min' in p && p.min !== undefined ? p.min : '',
     max: 'max' in p && p.max !== undefined ? p.max : '',
     error: error ?? '',
@@ -61,9 +62,12 @@ function field(p: ParameterDef, value: unknown, error: string | undefined) {
 
 /**
  * The parameter form of a report. `values` pre-fills inputs (what the user typed stays when the form
- * comes back with errors); `errors` are per-parameter messages, '' keyed for the form as a whole.
+ * comes back with errors); `errors` are per-parameter messages, '' keyed for the form as a whole;
+ * `opts.choices` holds the lists of parameters whose choices come from data.
  */
-export function formCard(report: Report, values: Record<string, unknown> = {}, errors: Record<string, string> = {}): AdaptiveCard {
+export function formCard(
+  report: Report, values: Record<string, unknown> = {}, errors: Record<string, string> = {}, opts: ValidateOptions = {},
+): AdaptiveCard {
   const known = new Set(report.parameters.map((p) => p.name));
   const general = Object.entries(errors).filter(([k]) => !known.has(k)).map(([, v]) => v).join(' ');
   const card = render('form', {
@@ -71,7 +75,7 @@ export function formCard(report: Report, values: Record<string, unknown> = {}, e
     title: report.title,
     description: report.description,
     error: general || (Object.keys(errors).length ? 'Please correct the fields marked below.' : ''),
-    fields: report.parameters.map((p) => field(p, values[p.name], errors[p.name])),
+    fields: report.parameters.map((p) => field(p, values[p.name], errors[p.name], opts)),
   });
   // Templates cannot leave a property out; an unbounded number input must not carry "min": "".
   for (const container of card.body as { items?: Record<string, unknown>[] }[]) {
@@ -85,7 +89,7 @@ export function formCard(report: Report, values: Record<string, unknown> = {}, e
 /** Card data that submits the same parameters again (inputs are named `param.<name>`). */
 function rerunData(reportId: string, params: ParamValues): Record<string, unknown> {
   const data: Record<string, unknown> = { reportId };
-  for (const [k, v] of Object.entries(params)) data[`${PARAM_INPUT_PREFIX}${k}`] = String(v);
+  for (const [k, v] of Object.entries(params)) data[`${PARAM_INPUT_PREFIX}${k}`] = Array.isArray(v) ? v.join(',') : String(v);
   return data;
 }
 
@@ -100,11 +104,23 @@ export interface ResultSummary {
   durationMs: number;
   downloadUrl: string;
   linkMinutes: number;
+  checks?: { name: string; passed: boolean; violations: number }[];
+}
+
+/** "3 of 3 passed", or which checks failed. Empty when the report has no checks. */
+function checksSummary(checks: ResultSummary['checks'] = []): string {
+  if (checks.length === 0) return '';
+  const failed = checks.filter((c) => !c.passed);
+  if (failed.length === 0) return `${checks.length} of ${checks.length} passed`;
+  return `${failed.length} of ${checks.length} FAILED: ${failed.map((c) => c.name).join('; ')}`;
 }
 
 export function resultCard(report: Report, params: ParamValues, r: ResultSummary): AdaptiveCard {
+  const checks = checksSummary(r.checks);
   return render('result', {
     ...r,
+    checks,
+    checksFailed: checks.includes('FAILED'),
     title: report.title,
     duration: formatDuration(r.durationMs),
     params: describeParams(report.parameters, params),

@@ -7,7 +7,7 @@ import { join } from 'node:path';
 import { LineCounter, parseDocument } from 'yaml';
 import { z } from 'zod/v4';
 import { DefinitionError } from './errors.ts';
-import { parameterSchema, type ParameterDef } from './params.ts';
+import { parameterSchema, ruleSchema, type ParameterDef } from './params.ts';
 
 const duration = z.string().regex(/^\d+(ms|s|m|h)$/, 'must be a duration like 90s, 10m or 1h').transform((s) => {
   const [, n, unit] = /^(\d+)(ms|s|m|h)$/.exec(s)!;
@@ -21,17 +21,59 @@ const columnSchema = z.object({
   numFmt: z.string().optional(),
 });
 
+/** Run a step once per value of a multi-choice parameter, or per period of a range; `as` names the variable. */
+const forEachSchema = z.union([
+  z.object({ param: z.string(), as: z.string().regex(/^[a-zA-Z][a-zA-Z0-9_]*$/) }).strict(),
+  z.object({ periods: z.object({ from: z.string(), to: z.string() }).strict(), as: z.string().regex(/^[a-zA-Z][a-zA-Z0-9_]*$/) }).strict(),
+]);
+
+const common = {
+  name: z.string().min(1),
+  timeout: duration.optional(),
+  forEach: forEachSchema.optional(),
+};
+
+/** Where extracted rows come from: a query on a connection, or a Plex data source with inputs. */
+const sourceSchema = z.union([
+  z.object({ connection: z.string(), sql: z.string() }).strict(),
+  z.object({
+    connection: z.string(),
+    dataSource: z.coerce.string().regex(/^\d+$/, 'must be a data source key (digits)'),
+    /** Input name → value: `@param` refers to a parameter (or forEach variable), anything else is literal. */
+    inputs: z.record(z.string(), z.union([z.string(), z.number()])).default({}),
+  }).strict(),
+]);
+
+const extractColumn = z.object({
+  source: z.string(),
+  target: z.string().regex(/^[A-Za-z_][A-Za-z0-9_]*$/),
+  /** Conversion of source values (Plex returns strings): cents = exact integer cents from a decimal. */
+  type: z.enum(['string', 'integer', 'decimal', 'cents', 'date', 'boolean']).default('string'),
+}).strict();
+
 const stepSchema = z.discriminatedUnion('type', [
+  z.object({ ...common, type: z.literal('sql'), connection: z.string().default('warehouse'), sql: z.string() }).strict(),
   z.object({
-    name: z.string().min(1), type: z.literal('sql'),
-    connection: z.string().default('warehouse'), sql: z.string(), timeout: duration.optional(),
-  }),
-  z.object({
-    name: z.string().min(1), type: z.literal('export'),
-    connection: z.string().default('warehouse'), sql: z.string(), timeout: duration.optional(),
+    ...common, type: z.literal('export'), connection: z.string().default('warehouse'), sql: z.string(),
     sheet: z.string().min(1).max(31).regex(/^[^\\/?*[\]:]+$/, 'is not a valid Excel sheet name'),
     columns: z.array(columnSchema).optional(),
-  }),
+  }).strict(),
+  z.object({
+    ...common, type: z.literal('extract'), source: sourceSchema,
+    target: z.object({
+      connection: z.string().default('warehouse'),
+      table: z.string().regex(/^[A-Za-z_][A-Za-z0-9_.]*$/),
+      /** Source column → target column; without it, columns keep their names. */
+      columns: z.array(extractColumn).optional(),
+      /** Extra constant columns per row: name → `@param` / forEach variable or literal. */
+      set: z.record(z.string().regex(/^[A-Za-z_][A-Za-z0-9_]*$/), z.union([z.string(), z.number()])).optional(),
+    }).strict(),
+  }).strict(),
+  /** A reconciliation check: the query returns the rows that break it; none means it passed. */
+  z.object({
+    ...common, type: z.literal('check'), connection: z.string().default('warehouse'), sql: z.string(),
+    description: z.string().default(''),
+  }).strict(),
 ]);
 
 /** The report.yaml format. */
@@ -40,9 +82,12 @@ export const reportSchema = z.object({
   title: z.string().min(1),
   description: z.string().default(''),
   category: z.string().default('General'),
+  /** Who may run it: `*`, a UPN/email, `@domain.com`, or an Entra object id. */
+  access: z.object({ allow: z.array(z.string().min(1)).min(1) }).strict().default({ allow: ['*'] }),
   locks: z.array(z.string().regex(/^[a-z0-9-]+$/)).default([]),
   timeout: duration.default(3_600_000),
   parameters: z.array(parameterSchema).default([]),
+  rules: z.array(ruleSchema).default([]),
   steps: z.array(stepSchema).min(1),
   output: z.object({
     fileName: z.string().regex(/^[^/\\]+\.xlsx$/, 'must be a file name ending in .xlsx').default('{id}-{runId}.xlsx'),
@@ -53,11 +98,39 @@ export type ReportDefinition = z.infer<typeof reportSchema>;
 export type StepDefinition = ReportDefinition['steps'][number];
 export type { ParameterDef };
 
+/** SQL dialects a step's file may be specialised for: `10-x.mssql.sql` beside `10-x.sql`. */
+export const DIALECTS = ['mssql', 'sqlite', 'odbc'] as const;
+export type Dialect = (typeof DIALECTS)[number];
+
+/** A step's SQL: the portable text and any dialect-specific overrides. */
+export interface StepSql {
+  default: string;
+  variants: Partial<Record<Dialect, string>>;
+}
+
 /** A definition with its SQL text loaded. */
 export interface Report extends ReportDefinition {
   dir: string;
-  /** SQL text per step, by step name. */
-  sql: Record<string, string>;
+  /** SQL per step name (steps that run SQL: sql, export, check, and extract from a query). */
+  sql: Record<string, StepSql>;
+}
+
+/** The SQL a step runs on a connector of `kind` (its dialect file if there is one). */
+export function sqlFor(report: Report, step: string, kind: string): string {
+  const s = report.sql[step];
+  if (!s) throw new Error(`step "${step}" of ${report.id} has no SQL`);
+  return s.variants[kind as Dialect] ?? s.default;
+}
+
+/** The SQL file a step names, if it runs SQL. */
+function sqlFileOf(step: StepDefinition): string | undefined {
+  if (step.type === 'extract') return 'sql' in step.source ? step.source.sql : undefined;
+  return step.sql;
+}
+
+/** Connections a step uses. */
+function connectionsOf(step: StepDefinition): string[] {
+  return step.type === 'extract' ? [step.source.connection, step.target.connection] : [step.connection];
 }
 
 export interface Catalog {
@@ -110,23 +183,62 @@ export async function loadReport(dir: string, knownConnections?: ReadonlySet<str
   const stepNames = new Set(def.steps.map((s) => s.name));
   if (stepNames.size !== def.steps.length) throw new DefinitionError(`${file}:${lineOf(['steps'])}`, 'step names must be unique');
 
-  const sql: Record<string, string> = {};
-  for (const [i, step] of def.steps.entries()) {
-    if (knownConnections && !knownConnections.has(step.connection)) {
-      throw new DefinitionError(`${file}:${lineOf(['steps', i, 'connection'])}`,
-        `step "${step.name}" uses unknown connection "${step.connection}" (configured: ${[...knownConnections].join(', ')})`);
+  for (const rule of def.rules) {
+    for (const name of rule.type === 'order' ? [rule.first, rule.second] : [rule.from, rule.to]) {
+      if (!paramNames.has(name)) throw new DefinitionError(`${file}:${lineOf(['rules'])}`, `rule refers to unknown parameter "${name}"`);
     }
-    const sqlFile = join(dir, step.sql);
-    if (step.sql.includes('..')) throw new DefinitionError(`${file}:${lineOf(['steps', i, 'sql'])}`, 'SQL file must be inside the report folder');
-    const body = await readFile(sqlFile, 'utf8').catch(() => {
-      throw new DefinitionError(`${file}:${lineOf(['steps', i, 'sql'])}`, `step "${step.name}": SQL file ${step.sql} not found`);
-    });
-    for (const name of sqlParameters(body)) {
-      if (!paramNames.has(name)) {
-        throw new DefinitionError(sqlFile, `uses @${name}, which is not a parameter of ${def.id}`);
+  }
+
+  const sql: Record<string, StepSql> = {};
+  for (const [i, step] of def.steps.entries()) {
+    const at = (...path: (string | number)[]) => `${file}:${lineOf(['steps', i, ...path])}`;
+    for (const connection of connectionsOf(step)) {
+      if (knownConnections && !knownConnections.has(connection)) {
+        throw new DefinitionError(at(), `step "${step.name}" uses unknown connection "${connection}" (configured: ${[...knownConnections].join(', ')})`);
       }
     }
-    sql[step.name] = body;
+    // Names a step's SQL may bind: the parameters, plus its forEach variable.
+    const names = new Set(paramNames);
+    if (step.forEach) {
+      if (step.type === 'export') throw new DefinitionError(at('forEach'), 'an export step writes one sheet and cannot use forEach');
+      if ('param' in step.forEach) {
+        const p = def.parameters.find((x) => x.name === (step.forEach as { param: string }).param);
+        if (p?.type !== 'multichoice') throw new DefinitionError(at('forEach'), `forEach.param must name a multichoice parameter`);
+      } else {
+        for (const ref of [step.forEach.periods.from, step.forEach.periods.to]) {
+          if (def.parameters.find((x) => x.name === ref)?.type !== 'period') throw new DefinitionError(at('forEach'), `forEach.periods must name period parameters ("${ref}" is not one)`);
+        }
+      }
+      names.add(step.forEach.as);
+    }
+    if (step.type === 'extract') {
+      const refs = [...Object.values('inputs' in step.source ? step.source.inputs : {}), ...Object.values(step.target.set ?? {})];
+      for (const ref of refs) {
+        if (typeof ref === 'string' && ref.startsWith('@') && !names.has(ref.slice(1))) {
+          throw new DefinitionError(at(), `step "${step.name}" refers to ${ref}, which is not a parameter of ${def.id}`);
+        }
+      }
+    }
+    const sqlFile = sqlFileOf(step);
+    if (sqlFile === undefined) continue;
+    if (sqlFile.includes('..') || sqlFile.includes('/')) throw new DefinitionError(at(), 'SQL file must be a file name inside the report folder');
+    const read = (name: string) => readFile(join(dir, name), 'utf8');
+    const body = await read(sqlFile).catch(() => {
+      throw new DefinitionError(at(), `step "${step.name}": SQL file ${sqlFile} not found`);
+    });
+    const variants: Partial<Record<Dialect, string>> = {};
+    for (const dialect of DIALECTS) {
+      const text = await read(sqlFile.replace(/\.sql$/, `.${dialect}.sql`)).catch(() => undefined);
+      if (text !== undefined) variants[dialect] = text;
+    }
+    for (const [variant, text] of [['', body], ...Object.entries(variants)] as [string, string][]) {
+      for (const name of sqlParameters(text)) {
+        if (!names.has(name)) {
+          throw new DefinitionError(join(dir, variant ? sqlFile.replace(/\.sql$/, `.${variant}.sql`) : sqlFile), `uses @${name}, which is not a parameter of ${def.id}`);
+        }
+      }
+    }
+    sql[step.name] = { default: body, variants };
   }
   return { ...def, dir, sql };
 }

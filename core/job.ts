@@ -46,6 +46,8 @@ export interface RunResult {
   blobName: string;
   fileName: string;
   steps: { name: string; rows: number; ms: number }[];
+  /** Reconciliation checks the run evaluated (empty for reports without checks). */
+  checks: { name: string; passed: boolean; violations: number }[];
 }
 
 /**

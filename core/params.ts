@@ -5,7 +5,18 @@
 import { z } from 'zod/v4';
 import { ValidationError } from './errors.ts';
 
-const choice = z.object({ value: z.string(), title: z.string().optional() });
+const choice = z.object({ value: z.coerce.string(), title: z.string().optional() });
+
+/** Choices listed in the definition, or read from a query (columns `value` and optional `title`). */
+const choiceQuery = z.object({
+  connection: z.string().default('warehouse'),
+  sql: z.string().min(1),
+  /** How long the list may be served from cache. */
+  cacheSeconds: z.number().int().min(0).default(300),
+}).strict();
+
+/** Relative defaults for periods, resolved when a form is shown or a request validated. */
+export const RELATIVE_PERIODS = ['thisMonth', 'lastMonth', 'startOfYear', 'startOfLastYear'] as const;
 
 const base = {
   name: z.string().regex(/^[a-zA-Z][a-zA-Z0-9_]*$/, 'must be an identifier (letters, digits, _)'),
@@ -20,13 +31,27 @@ export const parameterSchema = z.discriminatedUnion('type', [
   z.object({ ...base, type: z.literal('integer'), default: z.number().int().optional(), min: z.number().int().optional(), max: z.number().int().optional() }),
   z.object({ ...base, type: z.literal('number'), default: z.number().optional(), min: z.number().optional(), max: z.number().optional() }),
   z.object({ ...base, type: z.literal('date'), default: z.string().optional() }),
-  z.object({ ...base, type: z.literal('period'), default: z.number().int().optional(), min: z.number().int().optional(), max: z.number().int().optional() }),
+  z.object({ ...base, type: z.literal('period'), default: z.union([z.number().int(), z.enum(RELATIVE_PERIODS)]).optional(), min: z.number().int().optional(), max: z.number().int().optional() }),
   z.object({ ...base, type: z.literal('boolean'), default: z.boolean().optional(), required: z.boolean().default(false) }),
-  z.object({ ...base, type: z.literal('choice'), default: z.string().optional(), choices: z.array(choice).min(1) }),
+  z.object({ ...base, type: z.literal('choice'), default: z.coerce.string().optional(), choices: z.array(choice).min(1).optional(), query: choiceQuery.optional() }),
+  z.object({ ...base, type: z.literal('multichoice'), default: z.array(z.coerce.string()).optional(), choices: z.array(choice).min(1).optional(), query: choiceQuery.optional(), maxItems: z.number().int().positive().optional() }),
+]).refine((p) => !('choices' in p || 'query' in p) || (p.choices === undefined) !== (p.query === undefined), {
+  message: 'a choice parameter needs exactly one of choices or query',
+});
+
+/** Cross-field rules of a report's parameters. */
+export const ruleSchema = z.discriminatedUnion('type', [
+  /** `second` must not come before `first` (periods, dates, numbers). */
+  z.object({ type: z.literal('order'), first: z.string(), second: z.string(), message: z.string().optional() }).strict(),
+  /** At most `max` periods (inclusive) between `from` and `to`; days for dates. */
+  z.object({ type: z.literal('maxSpan'), from: z.string(), to: z.string(), max: z.number().int().positive(), message: z.string().optional() }).strict(),
 ]);
+export type Rule = z.infer<typeof ruleSchema>;
+export type Choice = z.infer<typeof choice>;
 
 export type ParameterDef = z.infer<typeof parameterSchema>;
-export type ParamValue = string | number | boolean;
+/** Multi-choice values are string lists; SQL gets them comma-joined (see bindable()). */
+export type ParamValue = string | number | boolean | string[];
 export type ParamValues = Record<string, ParamValue>;
 
 const PERIOD = /^(\d{4})(0[1-9]|1[0-2])$/;
@@ -37,11 +62,52 @@ export function labelOf(p: ParameterDef): string {
   return p.label ?? p.name;
 }
 
+/** Options for validation: choice lists read from data, and the clock for relative defaults. */
+export interface ValidateOptions {
+  /** Choices for parameters defined with `query`, by parameter name. */
+  choices?: Readonly<Record<string, readonly Choice[]>>;
+  now?: Date;
+}
+
+/** YYYYMM arithmetic: `addPeriods(202501, -1)` = 202412. */
+export function addPeriods(period: number, months: number): number {
+  const index = Math.floor(period / 100) * 12 + (period % 100) - 1 + months;
+  return Math.floor(index / 12) * 100 + (index % 12) + 1;
+}
+
+/** Periods from `from` to `to` inclusive (12-period fiscal years). */
+export function periodRange(from: number, to: number): number[] {
+  const out: number[] = [];
+  for (let p = from; p <= to; p = addPeriods(p, 1)) out.push(p);
+  return out;
+}
+
+/** A parameter's default for today: relative periods resolved against `now`. */
+export function defaultOf(p: ParameterDef, now = new Date()): ParamValue | undefined {
+  if (p.type === 'period' && typeof p.default === 'string') {
+    const thisMonth = now.getUTCFullYear() * 100 + now.getUTCMonth() + 1;
+    switch (p.default) {
+      case 'thisMonth': return thisMonth;
+      case 'lastMonth': return addPeriods(thisMonth, -1);
+      case 'startOfYear': return now.getUTCFullYear() * 100 + 1;
+      case 'startOfLastYear': return (now.getUTCFullYear() - 1) * 100 + 1;
+    }
+  }
+  return p.default as ParamValue | undefined;
+}
+
+/** The choice list of a choice parameter: static, or read from data (passed in by the caller). */
+export function choicesOf(p: ParameterDef, opts: ValidateOptions = {}): readonly Choice[] {
+  if (p.type !== 'choice' && p.type !== 'multichoice') return [];
+  return p.choices ?? opts.choices?.[p.name] ?? [];
+}
+
 /** Validate one raw value (from a card, a text command or JSON) against its definition. */
-function check(p: ParameterDef, raw: unknown): { value?: ParamValue; error?: string } {
+function check(p: ParameterDef, raw: unknown, opts: ValidateOptions): { value?: ParamValue; error?: string } {
   const text = typeof raw === 'string' ? raw.trim() : raw;
-  if (text === undefined || text === null || text === '') {
-    if (p.default !== undefined) return { value: p.default };
+  if (text === undefined || text === null || text === '' || (Array.isArray(text) && text.length === 0)) {
+    const fallback = defaultOf(p, opts.now);
+    if (fallback !== undefined) return { value: fallback };
     if (p.type === 'boolean') return { value: false };
     return p.required ? { error: `${labelOf(p)} is required` } : {};
   }
@@ -87,19 +153,61 @@ function check(p: ParameterDef, raw: unknown): { value?: ParamValue; error?: str
     }
     case 'choice': {
       const s = String(text);
-      if (!p.choices.some((c) => c.value === s)) {
-        return { error: `${labelOf(p)} must be one of ${p.choices.map((c) => c.value).join(', ')}` };
+      const choices = choicesOf(p, opts);
+      if (!choices.some((c) => c.value === s)) {
+        return { error: `${labelOf(p)} must be one of ${listed(choices)}` };
       }
       return { value: s };
     }
+    case 'multichoice': {
+      const values = (Array.isArray(text) ? text.map(String) : String(text).split(/[,;\s]+/)).map((v) => v.trim()).filter(Boolean);
+      const choices = choicesOf(p, opts);
+      const unknown = values.filter((v) => !choices.some((c) => c.value === v));
+      if (unknown.length) return { error: `${labelOf(p)}: ${unknown.join(', ')} ${unknown.length === 1 ? 'is' : 'are'} not one of ${listed(choices)}` };
+      const unique = [...new Set(values)];
+      if (p.maxItems !== undefined && unique.length > p.maxItems) return { error: `${labelOf(p)}: choose at most ${p.maxItems}` };
+      return { value: unique };
+    }
   }
+}
+
+function listed(choices: readonly Choice[]): string {
+  if (choices.length === 0) return '(no choices available right now)';
+  const shown = choices.slice(0, 12).map((c) => c.value).join(', ');
+  return choices.length > 12 ? `${shown}, … (${choices.length} in all)` : shown;
+}
+
+/** Cross-field rules; returns per-field messages (empty when all hold). */
+export function checkRules(defs: readonly ParameterDef[], rules: readonly Rule[], values: ParamValues): Record<string, string> {
+  const fields: Record<string, string> = {};
+  const label = (name: string) => { const d = defs.find((x) => x.name === name); return d ? labelOf(d) : name; };
+  for (const rule of rules) {
+    if (rule.type === 'order') {
+      const [a, b] = [values[rule.first], values[rule.second]];
+      if (a !== undefined && b !== undefined && b < a) {
+        fields[rule.second] = rule.message ?? `${label(rule.second)} must not be before ${label(rule.first)}`;
+      }
+    } else {
+      const [a, b] = [values[rule.from], values[rule.to]];
+      if (a === undefined || b === undefined) continue;
+      const span = typeof a === 'number' && typeof b === 'number'
+        ? periodRange(a, b).length
+        : Math.round((Date.parse(String(b)) - Date.parse(String(a))) / 86_400_000) + 1;
+      if (span > rule.max) {
+        fields[rule.to] = rule.message ?? `${label(rule.from)} to ${label(rule.to)} may span at most ${rule.max} ${typeof a === 'number' ? 'periods' : 'days'}`;
+      }
+    }
+  }
+  return fields;
 }
 
 /**
  * Validate a whole request against a report's parameters. Unknown names are errors, so a typo
  * never silently runs a report with defaults. Throws ValidationError listing every problem.
  */
-export function validateParams(reportId: string, defs: readonly ParameterDef[], input: Record<string, unknown>): ParamValues {
+export function validateParams(
+  reportId: string, defs: readonly ParameterDef[], input: Record<string, unknown>, rules: readonly Rule[] = [], opts: ValidateOptions = {},
+): ParamValues {
   const fields: Record<string, string> = {};
   const values: ParamValues = {};
   const known = new Set(defs.map((d) => d.name));
@@ -110,10 +218,11 @@ export function validateParams(reportId: string, defs: readonly ParameterDef[], 
     }
   }
   for (const def of defs) {
-    const { value, error } = check(def, input[def.name]);
+    const { value, error } = check(def, input[def.name], opts);
     if (error) fields[def.name] = error;
     else if (value !== undefined) values[def.name] = value;
   }
+  if (Object.keys(fields).length === 0) Object.assign(fields, checkRules(defs, rules, values));
   const problems = Object.values(fields);
   if (problems.length) throw new ValidationError(problems.join('; '), fields);
   return values;
@@ -144,8 +253,17 @@ export function parseCommandArgs(text: string): Record<string, string> {
 export function describeParams(defs: readonly ParameterDef[], values: ParamValues): { name: string; label: string; value: string }[] {
   return defs.filter((d) => values[d.name] !== undefined).map((d) => {
     const v = values[d.name];
+    const title = (x: string) => (('choices' in d && d.choices?.find((c) => c.value === x)?.title) || x);
     const shown = typeof v === 'boolean' ? (v ? 'yes' : 'no')
-      : d.type === 'choice' ? (d.choices.find((c) => c.value === v)?.title ?? String(v)) : String(v);
+      : Array.isArray(v) ? v.map(title).join(', ')
+        : d.type === 'choice' ? title(String(v)) : String(v);
     return { name: d.name, label: labelOf(d), value: shown };
   });
+}
+
+/** Values as SQL can bind them: lists comma-joined (`@pcns` = '900101,900202'), everything else as is. */
+export function bindable(values: ParamValues): Record<string, string | number | boolean> {
+  const out: Record<string, string | number | boolean> = {};
+  for (const [k, v] of Object.entries(values)) out[k] = Array.isArray(v) ? v.join(',') : v;
+  return out;
 }

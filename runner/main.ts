@@ -12,7 +12,8 @@ import { isMain, runProcess } from '../core/lifecycle.ts';
 import type { Logger } from '../core/logger.ts';
 import { Mutex } from '../core/mutex.ts';
 import { createRedis, keys } from '../core/redis.ts';
-import { Connections } from './connectors/registry.ts';
+import { ChoiceCache } from '../core/choices.ts';
+import { choiceLoader, Connections } from './connectors/registry.ts';
 import { createWorker, type Notifier } from './worker.ts';
 
 export interface RunningRunner {
@@ -30,7 +31,8 @@ export async function startRunner(config: Config, log: Logger, opts: { notifier?
   const mutexPrefix = keys(config.REDIS_PREFIX).mutex('');
   const mutex = new Mutex(redis, mutexPrefix);
   const notifier = opts.notifier ?? new ProactiveSender(config, createAdapter(config, log), new ConversationStore(redis, config.REDIS_PREFIX), log);
-  const worker = createWorker({ config, log, catalog, connections, archive, mutex, redis, notifier }, workerRedis);
+  const choices = new ChoiceCache(choiceLoader(connections));
+  const worker = createWorker({ config, log, catalog, connections, archive, mutex, redis, notifier, choices }, workerRedis);
   await worker.waitUntilReady();
   log.info({ queue: config.QUEUE_NAME, concurrency: config.RUNNER_CONCURRENCY, reports: [...catalog.reports.keys()] }, 'runner ready');
   return {

@@ -12,10 +12,12 @@ import { join } from 'node:path';
 import { UnrecoverableError, Worker, type Job } from 'bullmq';
 import type { Redis } from 'ioredis';
 import { errorCard, resultCard, type AdaptiveCard } from '../cards/render.ts';
+import { mayRun } from '../core/access.ts';
 import { Archive, XLSX_TYPE } from '../core/archive.ts';
 import { outputFileName, type Catalog, type Report } from '../core/catalog.ts';
 import type { Config } from '../core/config.ts';
-import { DefinitionError, isPermanent, StepError, userMessage } from '../core/errors.ts';
+import type { ChoiceCache } from '../core/choices.ts';
+import { DefinitionError, isPermanent, StepError, userMessage, ValidationError } from '../core/errors.ts';
 import { reportJobSchema, type ReportJob, type RunResult } from '../core/job.ts';
 import type { Logger } from '../core/logger.ts';
 import type { Mutex } from '../core/mutex.ts';
@@ -39,6 +41,7 @@ export interface RunnerDeps {
   mutex: Mutex;
   redis: Redis;
   notifier: Notifier;
+  choices: ChoiceCache;
 }
 
 /** What a job reports as progress (read by status cards and tests). */
@@ -64,7 +67,8 @@ export async function processJob(deps: RunnerDeps, job: Job<ReportJob, RunResult
   try {
     report = deps.catalog.reports.get(data.reportId);
     if (!report) throw new DefinitionError(data.reportId, 'report not found in this runner\'s catalog');
-    params = validateParams(report.id, report.parameters, data.params);
+    if (!mayRun(report, data.requestedBy)) throw new ValidationError(`You are not allowed to run ${report.title}.`);
+    params = validateParams(report.id, report.parameters, data.params, report.rules, { choices: await deps.choices.forReport(report) });
 
     let result: RunResult;
     const archived = await deps.redis.hget(runKey, 'archived');
@@ -84,7 +88,7 @@ export async function processJob(deps: RunnerDeps, job: Job<ReportJob, RunResult
     const downloadUrl = await deps.archive.downloadUrl(result.blobName, deps.config.DOWNLOAD_LINK_MINUTES, result.fileName);
     await deps.notifier.sendCard(data, resultCard(report, params, {
       runId: data.runId, fileName: result.fileName, rows: result.rows, durationMs: result.durationMs,
-      downloadUrl, linkMinutes: deps.config.DOWNLOAD_LINK_MINUTES,
+      downloadUrl, linkMinutes: deps.config.DOWNLOAD_LINK_MINUTES, checks: result.checks,
     }), `${report.title} is ready.`);
     await deps.redis.hset(runKey, 'teams', new Date().toISOString());
     log.info({ rows: result.rows, ms: result.durationMs }, 'run delivered');
@@ -151,6 +155,7 @@ async function build(
       blobName,
       fileName,
       steps: pipeline.steps.map(({ name, rows, ms }) => ({ name, rows, ms })),
+      checks: pipeline.checks.map(({ name, passed, violations }) => ({ name, passed, violations })),
     };
   } finally {
     await rm(dir, { recursive: true, force: true });

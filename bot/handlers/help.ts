@@ -1,13 +1,14 @@
 /** `help`, the welcome on install, and the answer to anything the bot does not understand. */
 import { CardFactory, MessageFactory, type TurnContext } from 'botbuilder';
 import { helpCard } from '../../cards/render.ts';
+import { choicesOf } from '../../core/params.ts';
 import type { BotDeps } from '../context.ts';
 
 export function exampleCommand(deps: BotDeps): string {
   const first = deps.catalog.reports.values().next().value;
   if (!first) return 'reports';
   const args = first.parameters.filter((p) => p.required).map((p) =>
-    `${p.name}=${p.type === 'choice' ? p.choices[0].value : p.type === 'period' ? '202503' : '…'}`);
+    `${p.name}=${choicesOf(p)[0]?.value ?? (p.type === 'period' ? '202503' : '…')}`);
   return ['run', first.id, ...args].join(' ');
 }
 

@@ -10,7 +10,7 @@ import { ValidationError } from '../../core/errors.ts';
 import { newRunId, reportJobSchema, type ReportJob } from '../../core/job.ts';
 import { parseCommandArgs, validateParams } from '../../core/params.ts';
 import { enqueueReport } from '../../core/queue.ts';
-import { requesterOf, type BotDeps } from '../context.ts';
+import { requesterOf, visibleReports, type BotDeps } from '../context.ts';
 
 type Outcome =
   | { kind: 'queued'; card: AdaptiveCard; runId: string }
@@ -23,16 +23,24 @@ const QUEUE_DOWN = 'I could not queue the report just now, so nothing was run. P
 async function requestRun(
   context: TurnContext, deps: BotDeps, reportId: string, raw: Record<string, unknown>, origin: ReportJob['origin'],
 ): Promise<Outcome> {
-  const report = deps.catalog.reports.get(reportId);
+  // A report the person may not run is answered exactly like one that does not exist.
+  const report = visibleReports(context, deps).find((r) => r.id === reportId);
   if (!report) {
     return { kind: 'unknown-report', message: `I don't know a report called "${reportId}". Type **reports** to see the ones I can run.` };
   }
   let params;
+  let choices;
   try {
-    params = validateParams(report.id, report.parameters, raw);
+    choices = await deps.choices.forReport(report);
+  } catch (err) {
+    deps.log.error({ err, reportId }, 'could not load choice lists');
+    return { kind: 'unavailable', message: 'I could not read the choices for this report just now, so nothing was run. Please try again in a minute.' };
+  }
+  try {
+    params = validateParams(report.id, report.parameters, raw, report.rules, { choices });
   } catch (err) {
     if (!(err instanceof ValidationError)) throw err;
-    return { kind: 'invalid', card: formCard(report, raw, err.fields), message: err.message };
+    return { kind: 'invalid', card: formCard(report, raw, err.fields, { choices }), message: err.message };
   }
   const job: ReportJob = reportJobSchema.parse({
     runId: newRunId(),
@@ -105,7 +113,7 @@ export async function submitAction(context: TurnContext, deps: BotDeps, data: Re
     case 'invalid':
       return outcome.card;
     case 'unknown-report':
-      return catalogCard(deps.catalog.reports.values());
+      return catalogCard(visibleReports(context, deps));
     case 'unavailable':
       return outcome.message;
   }

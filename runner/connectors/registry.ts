@@ -1,5 +1,7 @@
 /** Maps a connection URL's scheme to its connector. Adding a data source is adding a line here. */
+import type { ChoiceLoader } from '../../core/choices.ts';
 import { ConnectorError } from '../../core/errors.ts';
+import type { Choice } from '../../core/params.ts';
 import { redactUrl } from '../../core/logger.ts';
 import { sqliteConnector } from './sqlite.ts';
 import type { Connector, ConnectorFactory } from './types.ts';
@@ -50,4 +52,21 @@ export class Connections {
     this.open.clear();
     await Promise.allSettled(all.map((c) => c.close()));
   }
+}
+
+/** Runs choice-list queries (`value`, optional `title` columns) for core/choices.ts. */
+export function choiceLoader(connections: Connections): ChoiceLoader {
+  return async (connection, sql) => {
+    const result = await connections.get(connection).query(sql, {});
+    const choices: Choice[] = [];
+    try {
+      for await (const row of result.rows) {
+        if (row.value === null || row.value === undefined) continue;
+        choices.push({ value: String(row.value), title: row.title == null ? undefined : String(row.title) });
+      }
+    } finally {
+      await result.release();
+    }
+    return choices;
+  };
 }

@@ -2,9 +2,8 @@
  * The one interface every data source implements (SQL databases, ODBC, Plex web services).
  * Rows are streamed: a query returns an async iterable, never the whole result in memory.
  */
-import type { ParamValue } from '../../core/params.ts';
-
-export type SqlParams = Readonly<Record<string, ParamValue | null>>;
+/** Bound parameter values: scalars only (lists arrive comma-joined, see core/params.ts bindable()). */
+export type SqlParams = Readonly<Record<string, string | number | boolean | null>>;
 export type Row = Record<string, unknown>;
 
 export interface ColumnInfo {
