@@ -40,7 +40,7 @@ test('a broken definition is reported with file and line and never breaks the ot
 });
 
 test('the shipped reports all load', async () => {
-  const c = await loadCatalog('reports,test/fixtures/reports', new Set(['warehouse']));
+  const c = await loadCatalog('reports,test/fixtures/reports', new Set(['warehouse', 'plex']));
   assert.deepEqual(c.errors.map((e) => e.message), []);
   assert.ok(c.reports.has('gl-accounts'));
 });
@@ -52,4 +52,10 @@ test('sql parameters ignore comments, strings and @@globals', () => {
 test('output file names are filled from parameters and made safe', () => {
   const def = { id: 'x', output: { fileName: 'tb-{pcn}-{date}.xlsx' } } as Parameters<typeof outputFileName>[0];
   assert.equal(outputFileName(def, 'r1', { pcn: '9/../01' }, new Date('2026-01-02T10:00:00Z')), 'tb-9_.._01-2026-01-02.xlsx');
+});
+
+test('the committed JSON Schema of report.yaml is current (npm run schema)', async () => {
+  const { readFile } = await import('node:fs/promises');
+  const { reportJsonSchema, SCHEMA_PATH } = await import('./report-schema.ts');
+  assert.equal(await readFile(SCHEMA_PATH, 'utf8'), reportJsonSchema());
 });

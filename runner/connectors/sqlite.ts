@@ -11,6 +11,7 @@ import { mkdirSync } from 'node:fs';
 import { dirname } from 'node:path';
 import { ConnectorError } from '../../core/errors.ts';
 import { sqlParameters } from '../../core/catalog.ts';
+import { splitStatements } from '../../core/sql.ts';
 import type { Connector, QueryOptions, QueryResult, Row, SqlParams } from './types.ts';
 
 const BATCH = 500;
@@ -71,14 +72,13 @@ export function sqliteConnector(name: string, url: string): Connector {
       opts?.signal?.throwIfAborted();
       return wrap(() => {
         const d = open();
-        const bound = bind(sql, params);
-        // SQLite prepares one statement at a time; a parameterless script runs whole through exec().
-        if (Object.keys(bound).length === 0) {
-          const before = (d.prepare('select total_changes() n').get() as { n: number }).n;
-          d.exec(sql);
-          return { rowsAffected: (d.prepare('select total_changes() n').get() as { n: number }).n - before };
-        }
-        return { rowsAffected: d.prepare(sql).run(bound).changes };
+        // SQLite prepares one statement at a time: run a script statement by statement, each bound
+        // with the parameters it names, in one transaction so a failed script leaves nothing behind.
+        let rowsAffected = 0;
+        d.transaction(() => {
+          for (const statement of splitStatements(sql)) rowsAffected += d.prepare(statement).run(bind(statement, params)).changes;
+        })();
+        return { rowsAffected };
       });
     },
     async query(sql: string, params?: SqlParams, opts?: QueryOptions): Promise<QueryResult> {
