@@ -14,6 +14,7 @@ import { createLogger, type Logger } from '../../core/logger.ts';
 import { createReportQueue, type ReportQueue } from '../../core/queue.ts';
 import { LocalConnector } from '../../demo/connector.ts';
 import { startAzurite, type RunningService } from '../../demo/services.ts';
+import { DEMO_SIZES } from '../../demo/generator.ts';
 import { buildWarehouse } from '../../demo/warehouse.ts';
 import { startRunner, type RunningRunner } from '../../runner/main.ts';
 
@@ -25,8 +26,10 @@ export interface StackOptions {
   runners?: number;
   /** Extra environment for the bot and runners' config. */
   env?: Record<string, string>;
-  /** Accounts per PCN in the demo warehouse. */
+  /** Accounts per PCN in the demo warehouse (400 = the full chart, with retained earnings). */
   accountsPerPcn?: number;
+  /** Journal lines in the demo warehouse (small by default: the TB tests compare to its golden file). */
+  journalLines?: number;
 }
 
 export interface Stack {
@@ -51,7 +54,7 @@ export async function startStack(opts: StackOptions = {}): Promise<Stack> {
   const prefix = `test-${Date.now().toString(36)}-${randomBytes(3).toString('hex')}`;
   const dir = await mkdtemp(join(tmpdir(), 'reportbot-test-'));
   const warehousePath = join(dir, 'warehouse.sqlite');
-  buildWarehouse(warehousePath, { accountsPerPcn: opts.accountsPerPcn ?? 120 });
+  buildWarehouse(warehousePath, { accountsPerPcn: opts.accountsPerPcn ?? 400, journalLines: opts.journalLines ?? DEMO_SIZES.small });
   const azurite: RunningService & { connectionString: string } = await startAzurite({ location: join(dir, 'azurite') });
   const env: Record<string, string> = {
     NODE_ENV: 'test',
