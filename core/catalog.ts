@@ -8,6 +8,7 @@ import { LineCounter, parseDocument } from 'yaml';
 import { z } from 'zod/v4';
 import { DefinitionError } from './errors.ts';
 import { parameterSchema, ruleSchema, type ParameterDef } from './params.ts';
+import { maskNonCode } from './sql.ts';
 
 const duration = z.string().regex(/^\d+(ms|s|m|h)$/, 'must be a duration like 90s, 10m or 1h').transform((s) => {
   const [, n, unit] = /^(\d+)(ms|s|m|h)$/.exec(s)!;
@@ -141,12 +142,8 @@ export interface Catalog {
 
 /** `@name` parameters referenced by a SQL text, ignoring comments, strings and `@@` globals. */
 export function sqlParameters(sql: string): Set<string> {
-  const stripped = sql
-    .replace(/--[^\n]*/g, ' ')
-    .replace(/\/\*[\s\S]*?\*\//g, ' ')
-    .replace(/'(?:[^']|'')*'/g, "''");
   const names = new Set<string>();
-  for (const m of stripped.matchAll(/(?<![@\w])@([A-Za-z_][A-Za-z0-9_]*)/g)) names.add(m[1]);
+  for (const m of maskNonCode(sql).matchAll(/(?<![@\w$])@([A-Za-z_][A-Za-z0-9_]*)/g)) names.add(m[1]);
   return names;
 }
 

@@ -87,20 +87,25 @@ export function sqliteConnector(name: string, url: string): Connector {
       if (!stmt.reader) throw new ConnectorError(name, 'query() needs a statement that returns rows');
       const columns = stmt.columns().map((c) => ({ name: c.name, type: c.type ?? undefined }));
       const it = wrap(() => stmt.iterate(bind(sql, params)) as IterableIterator<Row>);
-      let done = false;
+      // `released`: the caller let go early; `exhausted`: the statement ran out of rows.
+      let released = false;
+      let exhausted = false;
       const release = async () => {
-        if (!done) { done = true; it.return?.(); }
+        if (!released) { released = true; it.return?.(); }
       };
       async function* rows(): AsyncGenerator<Row> {
         try {
-          while (!done) {
+          while (!released && !exhausted) {
             const batch: Row[] = [];
             for (let i = 0; i < BATCH; i++) {
               const r = wrap(() => it.next());
-              if (r.done) { done = true; break; }
+              if (r.done) { exhausted = true; break; }
               batch.push(r.value);
             }
-            yield* batch;
+            for (const row of batch) {
+              if (released) return;
+              yield row;
+            }
             await yieldLoop();
             opts?.signal?.throwIfAborted();
           }
