@@ -235,10 +235,12 @@ export function demoPeriods(): DemoPeriod[] {
 }
 
 /** Integer cents as a decimal(19,2) string: 123450 → '1234.50', -5 → '-0.05'. */
-export function formatCents(cents: number): string {
-  if (!Number.isSafeInteger(cents)) throw new RangeError(`not a whole number of cents: ${cents}`);
-  const abs = Math.abs(cents);
-  return `${cents < 0 ? '-' : ''}${Math.floor(abs / 100)}.${pad2(abs % 100)}`;
+export function formatCents(cents: bigint | number): string {
+  if (typeof cents === 'number' && !Number.isSafeInteger(cents)) throw new RangeError(`not a whole number of cents: ${cents}`);
+  const c = BigInt(cents);
+  const abs = c < 0n ? -c : c;
+  const text = `${abs / 100n}.${(abs % 100n).toString().padStart(2, '0')}`;
+  return c < 0n ? `-${text}` : text;
 }
 
 /** The journal source types of plex.md 4.1 (all sub-ledgers collapsed into one header table). */

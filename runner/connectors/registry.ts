@@ -4,12 +4,15 @@ import { ConnectorError } from '../../core/errors.ts';
 import type { Choice } from '../../core/params.ts';
 import { redactUrl } from '../../core/logger.ts';
 import { odbcConnector } from './odbc.ts';
+import { plexConnector } from './plex.ts';
 import { sqliteConnector } from './sqlite.ts';
 import type { Connector, ConnectorFactory } from './types.ts';
 
 const factories: Readonly<Record<string, ConnectorFactory>> = {
   sqlite: sqliteConnector,
   odbc: odbcConnector,
+  plex: plexConnector,
+  plexs: plexConnector,
 };
 
 /** Create the connector for a named connection URL such as `sqlite:.data/warehouse.sqlite`. */

@@ -129,7 +129,7 @@ test('a failing statement fails its step by name; a bad source value names colum
     target: { table: t_bad, columns: [{ source: debit, target: d, type: cents }] }
 `, { 's.sql': "select '12.345' as debit" });
   await connections.get('warehouse').execute('create table if not exists t_bad (d integer)');
-  await assert.rejects(run(badValue, {}), (err: StepError) => err.step === 'Copy' && /debit row 1: "12.345" has more than 2 decimals/.test((err.cause as Error).message));
+  await assert.rejects(run(badValue, {}), (err: StepError) => err.step === 'Copy' && /debit row 1: cannot read "12.345" as cents: more than 2 decimals/.test((err.cause as Error).message));
 });
 
 test('cancelling mid-step stops the work and releases the mutex', async () => {
