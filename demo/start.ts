@@ -2,7 +2,9 @@
  * `npm start`: the whole product on one machine with embedded defaults, then a chat to try it.
  *   Redis      — REDIS_URL if set, else a private redis-server on a free port
  *   Blob       — BLOB_CONNECTION_STRING if set, else Azurite with its data under .data/azurite
- *   Warehouse  — CONNECTION_WAREHOUSE if set, else the SQLite demo warehouse in .data/
+ *   Warehouse  — CONNECTION_WAREHOUSE if set, else the SQLite demo warehouse in .data/ (a Plex-shaped
+ *                general ledger: 2 PCNs, 24 periods, ~100k journal lines)
+ *   Plex       — CONNECTION_PLEX if set, else the Plex SOAP simulator over the demo ledger
  *   bot + one runner as child processes (the same entry points production runs)
  *   Microsoft 365 Agents Playground pointed at the bot; `npm run chat` as the terminal fallback
  * Ctrl-C stops everything it started.
@@ -16,6 +18,8 @@ import { createRequire } from 'node:module';
 import { dirname, join, resolve } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { createLogger } from '../core/logger.ts';
+import { DEMO_SIZES, goldenPathFor } from './generator.ts';
+import { startPlexSimulator } from './plex-simulator.ts';
 import { startAzurite, startRedis, type RunningService } from './services.ts';
 import { buildWarehouse } from './warehouse.ts';
 
@@ -84,8 +88,18 @@ if (!outside.BLOB_CONNECTION_STRING) {
 
 if (!outside.CONNECTION_WAREHOUSE) {
   const path = join(DATA, 'warehouse.sqlite');
-  if (!existsSync(path)) log.info({ accounts: buildWarehouse(path) }, 'demo warehouse created');
+  // The golden file is written last: without it the warehouse is missing, half-built or from an older version.
+  if (!existsSync(goldenPathFor(path))) {
+    log.info({ accounts: buildWarehouse(path, { journalLines: DEMO_SIZES.medium }) }, 'demo warehouse created');
+  }
   env.CONNECTION_WAREHOUSE = `sqlite:${path}`;
+  if (!outside.CONNECTION_PLEX) {
+    const plex = await startPlexSimulator({ dbPath: path });
+    services.push({ url: plex.url, stop: plex.close });
+    const u = new URL(plex.url);
+    env.CONNECTION_PLEX = `plex://DemoWS_All:demo-all-pw@${u.host}${u.pathname}`;
+    log.info(`Plex web services simulator at ${plex.url} (user DemoWS_All)`);
+  }
 }
 
 const tsx = ['--import', 'tsx'];
@@ -112,6 +126,6 @@ console.log(`
     Bot endpoint   ${botUrl}/api/messages
     Chat           ${playgroundUp ? `${playgroundUrl}   (Microsoft 365 Agents Playground: open it in a browser)` : 'the Agents Playground did not start; see its output above'}
     Terminal chat  npm run chat   (works without a browser)
-  Try: help · reports · run gl-accounts pcn=900101
+  Try: help · reports · run gl-accounts pcn=900101 · run trial-balance pcn=900101 startPeriod=202501 endPeriod=202512
   Ctrl-C stops everything.
 `);

@@ -13,6 +13,7 @@ import { parseConfig, type Config } from '../../core/config.ts';
 import { createLogger, type Logger } from '../../core/logger.ts';
 import { createReportQueue, type ReportQueue } from '../../core/queue.ts';
 import { LocalConnector } from '../../demo/connector.ts';
+import { startPlexSimulator } from '../../demo/plex-simulator.ts';
 import { startAzurite, type RunningService } from '../../demo/services.ts';
 import { DEMO_SIZES } from '../../demo/generator.ts';
 import { buildWarehouse } from '../../demo/warehouse.ts';
@@ -56,6 +57,8 @@ export async function startStack(opts: StackOptions = {}): Promise<Stack> {
   const warehousePath = join(dir, 'warehouse.sqlite');
   buildWarehouse(warehousePath, { accountsPerPcn: opts.accountsPerPcn ?? 400, journalLines: opts.journalLines ?? DEMO_SIZES.small });
   const azurite: RunningService & { connectionString: string } = await startAzurite({ location: join(dir, 'azurite') });
+  const plex = await startPlexSimulator({ dbPath: warehousePath });
+  const plexUrl = new URL(plex.url);
   const env: Record<string, string> = {
     NODE_ENV: 'test',
     LOG_LEVEL: process.env.TEST_LOG_LEVEL ?? 'silent',
@@ -66,6 +69,7 @@ export async function startStack(opts: StackOptions = {}): Promise<Stack> {
     BLOB_CONTAINER: 'reports',
     REPORTS_DIR: 'reports,test/fixtures/reports',
     CONNECTION_WAREHOUSE: `sqlite:${warehousePath}`,
+    CONNECTION_PLEX: `plex://DemoWS_All:demo-all-pw@${plexUrl.host}${plexUrl.pathname}`,
     JOB_ATTEMPTS: '2',
     ...opts.env,
   };
@@ -92,6 +96,7 @@ export async function startStack(opts: StackOptions = {}): Promise<Stack> {
       await deleteKeys(redis, `${prefix}:*`);
       redis.disconnect();
       await azurite.stop().catch(() => {});
+      await plex.close().catch(() => {});
       await rm(dir, { recursive: true, force: true });
     },
   };
