@@ -1,29 +1,33 @@
--- Staging tables of the Trial Balance pipeline (created once; rows are replaced per PCN by later steps).
+-- Staging tables of the Trial Balance pipeline, recreated by every run (runs are serialized by the tb lock;
+-- every run rebuilds the rows of its PCNs anyway). Portable: SQLite and Azure SQL (DROP TABLE IF EXISTS).
 -- Reads: nothing. Writes: tb_run_pcn, tb_account, tb_period, tb_soap_activity, tb_activity, tb_balance.
 -- Params: none. Money is integer cents throughout; it becomes currency only in the export queries.
-create table if not exists tb_account (
+drop table if exists tb_account;
+create table tb_account (
   pcn integer not null, account_no varchar(20) not null, account_name varchar(110) not null,
   category_type varchar(10) not null, category_name varchar(50), sub_category_name varchar(50),
   add_period integer not null, is_retained_earnings integer not null,
   primary key (pcn, account_no));
-create table if not exists tb_period (
+drop table if exists tb_period;
+create table tb_period (
   pcn integer not null, period integer not null, period_display varchar(7) not null,
   fiscal_year integer not null, fiscal_order integer not null, period_status integer not null,
   primary key (pcn, period));
-create table if not exists tb_soap_activity (
+drop table if exists tb_soap_activity;
+create table tb_soap_activity (
   pcn_name varchar(100), period integer not null, account_no varchar(20) not null,
   debit_cents bigint, credit_cents bigint, beginning_cents bigint, ending_cents bigint);
-create table if not exists tb_activity (
+drop table if exists tb_activity;
+create table tb_activity (
   pcn integer not null, period integer not null, account_no varchar(20) not null,
   debit_cents bigint not null, credit_cents bigint not null, source varchar(10) not null,
   primary key (pcn, period, account_no));
-create table if not exists tb_balance (
+drop table if exists tb_balance;
+create table tb_balance (
   pcn integer not null, period integer not null, account_no varchar(20) not null,
   debit_cents bigint not null, credit_cents bigint not null, current_cents bigint not null,
   beginning_cents bigint not null, ytd_cents bigint not null,
   primary key (pcn, period, account_no));
-create table if not exists tb_run_pcn (pcn integer not null primary key);
--- The staging tables keep other PCNs between runs; tb_run_pcn says which ones this run is about, and a
--- previous run's web-service rows are never reused. (Runs are serialized by the tb lock.)
-delete from tb_run_pcn;
-delete from tb_soap_activity;
+-- The PCNs this run is about (filled by the Accounts step).
+drop table if exists tb_run_pcn;
+create table tb_run_pcn (pcn integer not null primary key);

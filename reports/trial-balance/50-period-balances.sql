@@ -4,8 +4,8 @@
 -- Beginning = YTD before this period's activity, so Ending = Beginning + Debit - Credit on every row; at
 -- the first fiscal period P&L accounts begin at zero and retained earnings begins with last year's P&L.
 -- Reads: tb_account, tb_period, tb_activity. Writes: tb_balance. Params: @pcnNo.
+-- tsql-check: skip WITH … INSERT is valid T-SQL but node-sql-parser 5.4 rejects it; the query parses without the INSERT line
 delete from tb_balance where pcn = @pcnNo;
-insert into tb_balance (pcn, period, account_no, debit_cents, credit_cents, current_cents, beginning_cents, ytd_cents)
 with grid as (
   select a.pcn, p.period, p.fiscal_year, a.account_no, a.category_type, a.is_retained_earnings,
     coalesce(t.debit_cents, 0) as debit_cents, coalesce(t.credit_cents, 0) as credit_cents
@@ -31,6 +31,7 @@ periods as (
     coalesce((select sum(y.net) from pl_by_year y where y.fiscal_year < p.fiscal_year), 0) as prior_years_pl
   from tb_period p where p.pcn = @pcnNo
 )
+insert into tb_balance (pcn, period, account_no, debit_cents, credit_cents, current_cents, beginning_cents, ytd_cents)
 select pcn, period, account_no, debit_cents, credit_cents, current_cents, ytd_cents - current_cents, ytd_cents
 from (
   select r.pcn, r.period, r.account_no, r.debit_cents, r.credit_cents, r.debit_cents - r.credit_cents as current_cents,

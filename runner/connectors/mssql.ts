@@ -26,6 +26,7 @@ import sql from 'mssql';
 import type { ColumnInfo, Connector, QueryOptions, QueryResult, Row, SqlParams } from './types.ts';
 import { ConnectorError } from '../../core/errors.ts';
 import { sqlParameters } from '../../core/catalog.ts';
+import { maskNonCode } from '../../core/sql.ts';
 import { redactUrl } from '../../core/logger.ts';
 
 // ---------------------------------------------------------------------------------------------
@@ -134,55 +135,7 @@ export function describeMssqlUrl(url: string): string {
 }
 
 // ---------------------------------------------------------------------------------------------
-// T-SQL text: comments, GO batches, declared variables
-
-/**
- * `text` with comments, string literals and quoted identifiers ("…", […]) blanked out, newlines
- * kept, so keywords, `@names` and `GO` lines can be found by position without being fooled by them.
- * Block comments nest in T-SQL.
- */
-export function maskTSql(text: string): string {
-  const out = text.split('');
-  const n = text.length;
-  const blank = (from: number, to: number) => {
-    for (let k = from; k < to; k++) if (out[k] !== '\n' && out[k] !== '\r') out[k] = ' ';
-  };
-  let i = 0;
-  while (i < n) {
-    const c = text[i];
-    const d = text[i + 1];
-    if (c === '-' && d === '-') {
-      let end = text.indexOf('\n', i);
-      if (end === -1) end = n;
-      blank(i, end);
-      i = end;
-    } else if (c === '/' && d === '*') {
-      let depth = 1;
-      let j = i + 2;
-      while (j < n && depth > 0) {
-        if (text[j] === '/' && text[j + 1] === '*') { depth++; j += 2; } else if (text[j] === '*' && text[j + 1] === '/') { depth--; j += 2; } else j++;
-      }
-      blank(i, j);
-      i = j;
-    } else if (c === "'" || c === '"' || c === '[') {
-      const close = c === '[' ? ']' : c;
-      let j = i + 1;
-      while (j < n) {
-        if (text[j] === close) {
-          if (text[j + 1] === close) { j += 2; continue; }
-          j++;
-          break;
-        }
-        j++;
-      }
-      blank(i, j);
-      i = j;
-    } else {
-      i++;
-    }
-  }
-  return out.join('');
-}
+// T-SQL text: GO batches, declared variables (found in maskNonCode's copy, so never in comments or strings)
 
 /** One batch of a script: its text, the script line it starts on, and how often to run it. */
 export interface SqlBatch {
@@ -199,7 +152,7 @@ export interface SqlBatch {
  * with nothing but whitespace and comments are dropped.
  */
 export function splitBatches(script: string): SqlBatch[] {
-  const mask = maskTSql(script);
+  const mask = maskNonCode(script);
   const batches: SqlBatch[] = [];
   let start = 0;
   let startLine = 1;
@@ -233,7 +186,7 @@ const STATEMENT_START = new Set(['select', 'insert', 'update', 'delete', 'merge'
  * compares variable names case-insensitively under the usual collations.
  */
 export function declaredVariables(batch: string): Set<string> {
-  const mask = maskTSql(batch);
+  const mask = maskNonCode(batch);
   const names = new Set<string>();
   for (const m of mask.matchAll(/(?<![@\w$#])declare\b/gi)) {
     const token = /\s+|@@?[\w@$#]*|[A-Za-z_][\w$#]*|[^\s]/gy;
@@ -258,7 +211,7 @@ export function declaredVariables(batch: string): Set<string> {
 
 /** CREATE/ALTER PROCEDURE, FUNCTION or TRIGGER: the `@names` in it are the routine's own parameters. */
 function isRoutineDefinition(batch: string): boolean {
-  return /^\s*(?:create|alter)\s+(?:or\s+alter\s+)?(?:proc|procedure|function|trigger)\b/i.test(maskTSql(batch));
+  return /^\s*(?:create|alter)\s+(?:or\s+alter\s+)?(?:proc|procedure|function|trigger)\b/i.test(maskNonCode(batch));
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -506,9 +459,10 @@ function classify(err: unknown): Classified {
 }
 
 function redactText(text: string, secrets: readonly string[]): string {
-  let out = redactMssqlUrl(text);
+  // The known secrets first: the URL patterns below could cut one in two and leave half of it.
+  let out = text;
   for (const s of secrets) if (s.length >= 3) out = out.split(s).join('***');
-  return out;
+  return redactMssqlUrl(out);
 }
 
 /**
@@ -553,7 +507,7 @@ export interface StreamingRequest {
 }
 
 /** Column metadata as mssql reports it in the 'recordset' event (arrayRowMode). */
-interface MssqlColumn {
+export interface MssqlColumn {
   index?: number;
   name: string;
   length?: number;

@@ -3,6 +3,7 @@ import type { ChoiceLoader } from '../../core/choices.ts';
 import { ConnectorError } from '../../core/errors.ts';
 import type { Choice } from '../../core/params.ts';
 import { redactUrl } from '../../core/logger.ts';
+import { mssqlConnector } from './mssql.ts';
 import { odbcConnector } from './odbc.ts';
 import { plexConnector } from './plex.ts';
 import { sqliteConnector } from './sqlite.ts';
@@ -10,6 +11,7 @@ import type { Connector, ConnectorFactory } from './types.ts';
 
 const factories: Readonly<Record<string, ConnectorFactory>> = {
   sqlite: sqliteConnector,
+  mssql: mssqlConnector,
   odbc: odbcConnector,
   plex: plexConnector,
   plexs: plexConnector,

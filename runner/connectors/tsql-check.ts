@@ -28,12 +28,16 @@
  * TRY_CONVERT, IIF, ISNULL, DATEADD/DATEDIFF/EOMONTH/FORMAT, FOR JSON, CREATE TABLE/VIEW/INDEX,
  * CREATE OR ALTER VIEW, DROP TABLE IF EXISTS, TRUNCATE, SET NOCOUNT ON.
  *
+ * The grammar is also lax in places: `update t set where a = 1` passes, and `selec 1` is taken as a
+ * call of procedure `selec` (valid T-SQL: a batch may start with a procedure name without EXEC).
+ *
  * A batch that must use such a construct can opt out with a line comment `-- tsql-check: skip
  * <reason>` anywhere in it; the reasons come back in `skipped`.
  */
 import nodeSqlParser from 'node-sql-parser/build/transactsql.js';
 import { sqlParameters } from '../../core/catalog.ts';
-import { declaredVariables, maskTSql, splitBatches } from './mssql.ts';
+import { maskNonCode } from '../../core/sql.ts';
+import { declaredVariables, splitBatches } from './mssql.ts';
 
 /** The result of {@link checkTSql}: line and column are the script's, 1-based. */
 export type TSqlCheck =
@@ -47,17 +51,18 @@ interface PegSyntaxError {
 }
 
 const parser = new nodeSqlParser.Parser();
-const OPTIONS = { database: 'transactsql' };
+// trimQuery off: the parser trims by default, which would shift the line numbers it reports.
+const OPTIONS = { database: 'transactsql', trimQuery: false };
 const SKIP = /--[ \t]*tsql-check:[ \t]*skip\b[ \t]*(.*)/i;
 
 /** `batch` with its bound `@name` references replaced by `0` padded to the same length. */
 function withLiteralParameters(batch: string): string {
   const declared = declaredVariables(batch);
   const bound = new Set([...sqlParameters(batch)].filter((n) => !declared.has(n.toLowerCase())));
-  const mask = maskTSql(batch);
+  const mask = maskNonCode(batch);
   let out = '';
   let last = 0;
-  for (const m of mask.matchAll(/(?<![@\w])@([A-Za-z_][A-Za-z0-9_]*)/g)) {
+  for (const m of mask.matchAll(/(?<![@\w$])@([A-Za-z_][A-Za-z0-9_]*)/g)) {
     if (!bound.has(m[1])) continue;
     out += batch.slice(last, m.index) + '0'.padEnd(m[0].length, ' ');
     last = m.index + m[0].length;
