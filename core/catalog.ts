@@ -15,11 +15,15 @@ const duration = z.string().regex(/^\d+(ms|s|m|h)$/, 'must be a duration like 90
   return Number(n) * { ms: 1, s: 1000, m: 60_000, h: 3_600_000 }[unit as 'ms' | 's' | 'm' | 'h'];
 });
 
+const valueType = z.enum(['string', 'integer', 'decimal', 'cents', 'date', 'boolean']);
+
 const columnSchema = z.object({
   key: z.string(),
   header: z.string().optional(),
   width: z.number().positive().max(255).optional(),
   numFmt: z.string().optional(),
+  /** Convert the source value first (Plex data sources return text; `decimal` makes amounts numbers). */
+  type: valueType.optional(),
 });
 
 /** Run a step once per value of a multi-choice parameter, or per period of a range; `as` names the variable. */
@@ -49,16 +53,19 @@ const extractColumn = z.object({
   source: z.string(),
   target: z.string().regex(/^[A-Za-z_][A-Za-z0-9_]*$/),
   /** Conversion of source values (Plex returns strings): cents = exact integer cents from a decimal. */
-  type: z.enum(['string', 'integer', 'decimal', 'cents', 'date', 'boolean']).default('string'),
+  type: valueType.default('string'),
 }).strict();
 
 const stepSchema = z.discriminatedUnion('type', [
   z.object({ ...common, type: z.literal('sql'), connection: z.string().default('warehouse'), sql: z.string() }).strict(),
   z.object({
-    ...common, type: z.literal('export'), connection: z.string().default('warehouse'), sql: z.string(),
+    ...common, type: z.literal('export'), connection: z.string().default('warehouse'),
+    /** The query (a file); or `source`, e.g. a Plex data source read live. */
+    sql: z.string().optional(),
+    source: sourceSchema.optional(),
     sheet: z.string().min(1).max(31).regex(/^[^\\/?*[\]:]+$/, 'is not a valid Excel sheet name'),
     columns: z.array(columnSchema).optional(),
-  }).strict(),
+  }).strict().refine((s) => (s.sql === undefined) !== (s.source === undefined), { message: 'an export step needs exactly one of sql or source' }),
   z.object({
     ...common, type: z.literal('extract'), source: sourceSchema,
     target: z.object({
@@ -125,13 +132,15 @@ export function sqlFor(report: Report, step: string, kind: string): string {
 
 /** The SQL file a step names, if it runs SQL. */
 function sqlFileOf(step: StepDefinition): string | undefined {
-  if (step.type === 'extract') return 'sql' in step.source ? step.source.sql : undefined;
+  if (step.type === 'extract' || (step.type === 'export' && step.source)) return step.source && 'sql' in step.source ? step.source.sql : undefined;
   return step.sql;
 }
 
 /** Connections a step uses. */
 function connectionsOf(step: StepDefinition): string[] {
-  return step.type === 'extract' ? [step.source.connection, step.target.connection] : [step.connection];
+  if (step.type === 'extract') return [step.source.connection, step.target.connection];
+  if (step.type === 'export' && step.source) return [step.source.connection];
+  return [step.connection];
 }
 
 export interface Catalog {
@@ -208,8 +217,9 @@ export async function loadReport(dir: string, knownConnections?: ReadonlySet<str
       }
       names.add(step.forEach.as);
     }
-    if (step.type === 'extract') {
-      const refs = [...Object.values('inputs' in step.source ? step.source.inputs : {}), ...Object.values(step.target.set ?? {})];
+    if (step.type === 'extract' || (step.type === 'export' && step.source)) {
+      const source = step.source!;
+      const refs = [...Object.values('inputs' in source ? source.inputs : {}), ...(step.type === 'extract' ? Object.values(step.target.set ?? {}) : [])];
       for (const ref of refs) {
         if (typeof ref === 'string' && ref.startsWith('@') && !names.has(ref.slice(1))) {
           throw new DefinitionError(at(), `step "${step.name}" refers to ${ref}, which is not a parameter of ${def.id}`);

@@ -130,3 +130,41 @@ test('TB parameters are validated: order, span, PCN from the data', async () => 
     await user.waitFor((c) => c.at >= since && expected.test(String(c.activity?.text)));
   }
 });
+
+test('GL detail: the lines of an account sum to the golden activity per period, and the check passes', async () => {
+  const g = golden.pcns['900101'];
+  const [account] = Object.entries(g.periods['202503'].accounts).sort((a, b) => b[1].debitCents - a[1].debitCents)[0];
+  const user = stack.connector.user();
+  await user.say(stack.endpoint, `run gl-detail pcn=900101 account=${account} startPeriod=202502 endPeriod=202504`);
+  const card = callCard(await user.waitFor(cardStarting('Ready: GL detail'), 60_000));
+  assert.equal(fact(card, 'Checks'), '1 of 1 passed');
+  const { sheets } = await downloadWorkbook(action(card, 'Download Excel')!.url!);
+  const lines = sheets.get('GL Detail')!.slice(1);
+  assert.ok(lines.length > 0);
+  for (const period of [202502, 202503, 202504]) {
+    const mine = lines.filter((r) => r[1] === period);
+    const expected = g.periods[String(period)].accounts[account] ?? { debitCents: 0, creditCents: 0 };
+    assert.equal(mine.reduce((s, r) => s + cents(r[7]), 0), expected.debitCents, `debits ${period}`);
+    assert.equal(mine.reduce((s, r) => s + cents(r[8]), 0), expected.creditCents, `credits ${period}`);
+    assert.ok(mine.every((r) => r[4] === account));
+  }
+});
+
+test('account activity live from Plex (no lock): an open period equals the golden activity', async () => {
+  const user = stack.connector.user();
+  await user.say(stack.endpoint, 'run account-activity pcn=900202 startPeriod=202612 endPeriod=202612');
+  const card = callCard(await user.waitFor(cardStarting('Ready: Account activity'), 60_000));
+  const { sheets } = await downloadWorkbook(action(card, 'Download Excel')!.url!);
+  const rows = sheets.get('Account Activity')!;
+  assert.deepEqual(rows[0], ['PCN', 'Account No', 'Account Name', 'Beginning', 'Debit', 'Credit', 'Ending', 'Currency']);
+  const g = golden.pcns['900202'].periods['202612'];
+  let debit = 0;
+  for (const r of rows.slice(1)) {
+    const ga = g.accounts[String(r[1])] ?? { debitCents: 0, creditCents: 0 };
+    assert.equal(cents(r[4]), ga.debitCents, `debit ${r[1]}`);
+    assert.equal(cents(r[5]), ga.creditCents, `credit ${r[1]}`);
+    assert.equal(typeof r[3], 'number', 'amounts are numbers in the workbook, not text');
+    debit += cents(r[4]);
+  }
+  assert.equal(debit, g.debitCents);
+});

@@ -13,7 +13,7 @@ import { StepError } from '../../core/errors.ts';
 import type { Logger } from '../../core/logger.ts';
 import { bindable, periodRange, type ParamValues } from '../../core/params.ts';
 import type { Connections } from '../connectors/registry.ts';
-import type { Row, SqlParams } from '../connectors/types.ts';
+import type { QueryResult, Row, SqlParams } from '../connectors/types.ts';
 import type { ReportWorkbook } from '../excel/writer.ts';
 import { convertValue } from './convert.ts';
 
@@ -116,10 +116,20 @@ async function runStep(
       return (await c.execute(sqlFor(report, step.name, c.kind), params, { signal })).rowsAffected;
     }
     case 'export': {
-      const c = ctx.connections.get(step.connection);
-      const result = await c.query(sqlFor(report, step.name, c.kind), params, { signal });
+      const result = step.source
+        ? await openSource(report, step.name, step.source, params, signal, ctx)
+        : await ctx.connections.get(step.connection).query(sqlFor(report, step.name, ctx.connections.get(step.connection).kind), params, { signal });
       try {
-        return await ctx.workbook.addSheet(step.sheet, step.columns, result.rows, { signal, onProgress: progress });
+        const typed = (step.columns ?? []).filter((col) => col.type);
+        let n = 0;
+        async function* converted() {
+          for await (const row of result.rows) {
+            n++;
+            for (const col of typed) row[col.key] = convertValue(row[col.key], col.type!, `${col.key} row ${n}`);
+            yield row;
+          }
+        }
+        return await ctx.workbook.addSheet(step.sheet, step.columns, typed.length ? converted() : result.rows, { signal, onProgress: progress });
       } finally {
         await result.release();
       }
@@ -141,12 +151,8 @@ async function runStep(
       return violations;
     }
     case 'extract': {
-      const source = ctx.connections.get(step.source.connection);
       const target = ctx.connections.get(step.target.connection);
-      const result = 'dataSource' in step.source
-        ? await source.query(step.source.dataSource, Object.fromEntries(
-          Object.entries(step.source.inputs).map(([k, v]) => [k, resolve(v, params)])), { signal })
-        : await source.query(sqlFor(report, step.name, source.kind), params, { signal });
+      const result = await openSource(report, step.name, step.source, params, signal, ctx);
       try {
         const mapping = step.target.columns ?? result.columns.map((col) => ({ source: col.name, target: col.name, type: 'string' as const }));
         const constants = Object.entries(step.target.set ?? {}).map(([k, v]) => [k, resolve(v, params)] as const);
@@ -169,6 +175,18 @@ async function runStep(
     }
   }
 }
+
+/** Rows from a step's source: its SQL file on a connection, or a Plex data source with resolved inputs. */
+function openSource(report: Report, step: string, source: StepSource, params: SqlParams, signal: AbortSignal, ctx: PipelineContext): Promise<QueryResult> {
+  const c = ctx.connections.get(source.connection);
+  if ('dataSource' in source) {
+    const inputs = Object.fromEntries(Object.entries(source.inputs).map(([k, v]) => [k, resolve(v, params)]));
+    return c.query(source.dataSource, inputs, { signal });
+  }
+  return c.query(sqlFor(report, step, c.kind), params, { signal });
+}
+
+type StepSource = Extract<StepDefinition, { type: 'extract' }>['source'];
 
 const CHECK_COLUMNS = [
   { key: 'check', header: 'Check', width: 40 },
