@@ -17,6 +17,7 @@ drop table if exists tb_soap_activity;
 create table tb_soap_activity (
   pcn_name varchar(100), period integer not null, account_no varchar(20) not null,
   debit_cents bigint, credit_cents bigint, beginning_cents bigint, ending_cents bigint);
+create index tb_soap_activity_period on tb_soap_activity (pcn_name, period);
 drop table if exists tb_activity;
 create table tb_activity (
   pcn integer not null, period integer not null, account_no varchar(20) not null,

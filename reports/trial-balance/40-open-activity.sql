@@ -16,6 +16,6 @@ from accounting_v_gl_journal_e j
 join accounting_v_gl_journal_dist_e d on d.plexus_customer_no = j.plexus_customer_no and d.journal_link = j.journal_link
 join tb_period p on p.pcn = j.plexus_customer_no and p.period = j.period and p.period_status = 1
 where j.plexus_customer_no = @pcnNo
-  and not exists (select 1 from tb_soap_activity s join plexus_customer c on c.name = s.pcn_name
-                  where c.plexus_customer_no = j.plexus_customer_no and s.period = j.period)
+  and j.period not in (select s.period from tb_soap_activity s join plexus_customer c on c.name = s.pcn_name
+                       where c.plexus_customer_no = @pcnNo)
 group by j.plexus_customer_no, j.period, d.account_no;
