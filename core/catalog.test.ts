@@ -59,3 +59,32 @@ test('the committed JSON Schema of report.yaml is current (npm run schema)', asy
   const { reportJsonSchema, SCHEMA_PATH } = await import('./report-schema.ts');
   assert.equal(await readFile(SCHEMA_PATH, 'utf8'), reportJsonSchema());
 });
+
+test('pipeline definitions: forEach, rules, sources and dialect files are checked at load', async () => {
+  const dir = await mkdtemp(join(tmpdir(), 'catalog-pipe-'));
+  try {
+    const make = async (id: string, body: string, files: Record<string, string> = {}) => {
+      await mkdir(join(dir, id));
+      await writeFile(join(dir, id, 'report.yaml'), `id: ${id}\ntitle: T\nparameters:\n  - { name: pcn, type: multichoice, choices: [{ value: "1" }] }\n  - { name: p1, type: period }\n  - { name: label, type: string }\n${body}`);
+      for (const [n, t] of Object.entries({ 'q.sql': 'select 1', ...files })) await writeFile(join(dir, id, n), t);
+    };
+    await make('foreach-not-multi', 'steps:\n  - { name: S, type: sql, sql: q.sql, forEach: { param: label, as: x } }\n');
+    await make('foreach-export', 'steps:\n  - { name: S, type: export, sql: q.sql, sheet: X, forEach: { param: pcn, as: x } }\n');
+    await make('rule-unknown', 'rules: [{ type: order, first: p1, second: p9 }]\nsteps:\n  - { name: S, type: sql, sql: q.sql }\n');
+    await make('export-both', 'steps:\n  - { name: S, type: export, sql: q.sql, source: { connection: warehouse, sql: q.sql }, sheet: X }\n');
+    await make('input-unknown', 'steps:\n  - name: S\n    type: extract\n    source: { connection: warehouse, dataSource: 4814, inputs: { PCNs: "@plant" } }\n    target: { table: t }\n');
+    await make('dialect-bad', 'steps:\n  - { name: S, type: sql, sql: q.sql }\n', { 'q.mssql.sql': 'select @nope' });
+    await make('foreach-ok', 'steps:\n  - { name: S, type: sql, sql: e.sql, forEach: { param: pcn, as: one } }\n', { 'e.sql': 'select @one, @p1' });
+    const c = await loadCatalog(dir, new Set(['warehouse']));
+    const msg = (id: string) => c.errors.find((e) => e.file.includes(`/${id}/`))?.message ?? '(loaded)';
+    assert.match(msg('foreach-not-multi'), /report\.yaml:\d+: forEach\.param must name a multichoice parameter/);
+    assert.match(msg('foreach-export'), /an export step writes one sheet and cannot use forEach/);
+    assert.match(msg('rule-unknown'), /rule refers to unknown parameter "p9"/);
+    assert.match(msg('export-both'), /needs exactly one of sql or source/);
+    assert.match(msg('input-unknown'), /refers to @plant, which is not a parameter/);
+    assert.match(msg('dialect-bad'), /q\.mssql\.sql: uses @nope, which is not a parameter/);
+    assert.ok(c.reports.has('foreach-ok'), 'a forEach variable may be bound in its step');
+  } finally {
+    await rm(dir, { recursive: true, force: true });
+  }
+});
