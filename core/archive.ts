@@ -5,7 +5,7 @@
 import {
   BlobSASPermissions, BlobServiceClient, type ContainerClient,
 } from '@azure/storage-blob';
-import type { Config } from './config.ts';
+import { ConfigError, type Config } from './config.ts';
 
 export const XLSX_TYPE = 'application/vnd.openxmlformats-officedocument.spreadsheetml.sheet';
 
@@ -14,6 +14,9 @@ export class Archive {
   private ready?: Promise<unknown>;
 
   constructor(config: Pick<Config, 'BLOB_CONNECTION_STRING' | 'BLOB_CONTAINER'>) {
+    if (!config.BLOB_CONNECTION_STRING) {
+      throw new ConfigError(['BLOB_CONNECTION_STRING: is required (an Azure Storage or Azurite connection string)']);
+    }
     const service = BlobServiceClient.fromConnectionString(config.BLOB_CONNECTION_STRING);
     this.container = service.getContainerClient(config.BLOB_CONTAINER);
   }
@@ -39,6 +42,11 @@ export class Archive {
       blobHTTPHeaders: { blobContentType: contentType },
       metadata,
     });
+  }
+
+  /** Copy a blob to a local file. */
+  async downloadToFile(blobName: string, path: string): Promise<void> {
+    await this.container.getBlobClient(blobName).downloadToFile(path);
   }
 
   /** A read-only link valid for `minutes`, that makes browsers save the file as `fileName`. */

@@ -1,6 +1,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { ConfigError, parseConfig } from './config.ts';
+import { Archive } from './archive.ts';
 
 const base = { BLOB_CONNECTION_STRING: 'UseDevelopmentStorage=true' };
 
@@ -15,7 +16,7 @@ test('defaults: local mode on loopback, warehouse connection, frozen', () => {
 
 test('a bad value names the variable', () => {
   assert.throws(() => parseConfig({ ...base, PORT: 'eighty' }), (e: ConfigError) => /PORT:/.test(e.message));
-  assert.throws(() => parseConfig({}), /BLOB_CONNECTION_STRING/);
+  assert.throws(() => new Archive(parseConfig({})), /BLOB_CONNECTION_STRING: is required/);
   assert.throws(() => parseConfig({ ...base, REDIS_URL: 'http://x' }), /REDIS_URL/);
   assert.throws(() => parseConfig({ ...base, BOT_ID: 'abc' }), /BOT_PASSWORD: is required when BOT_ID is set/);
   assert.throws(() => parseConfig({ ...base, BOT_ID: 'abc', BOT_PASSWORD: 'p', BOT_TYPE: 'SingleTenant' }), /BOT_TENANT_ID/);

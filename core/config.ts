@@ -27,7 +27,8 @@ export const configSchema = z.object({
   REDIS_PREFIX: z.string().regex(/^[A-Za-z0-9_.-]+$/, 'letters, digits, _ . - only').default('reportbot'),
   QUEUE_NAME: z.string().regex(/^[A-Za-z0-9_.-]+$/).default('reports'),
 
-  BLOB_CONNECTION_STRING: z.string().min(1, 'is required (an Azure Storage or Azurite connection string)'),
+  /** Required by the runner and the CLI's queued mode (checked where the archive is opened). */
+  BLOB_CONNECTION_STRING: optionalString,
   BLOB_CONTAINER: z.string().regex(/^[a-z0-9](?:[a-z0-9-]{1,61}[a-z0-9])$/, 'must be a valid container name').default('reports'),
   DOWNLOAD_LINK_MINUTES: positiveInt.max(7 * 24 * 60).default(60),
 

@@ -27,11 +27,12 @@ export const reportJobSchema = z.object({
   reportId: z.string().regex(/^[a-z0-9][a-z0-9-]*$/),
   params: z.record(z.string(), z.unknown()),
   requestedBy: requesterSchema,
-  conversation: conversationSchema,
+  /** Where to answer in Teams; absent only for CLI runs, which are not delivered to Teams. */
+  conversation: conversationSchema.optional(),
   statusActivityId: z.string().optional(),
   requestedAt: z.string().datetime(),
   origin: z.enum(['chat', 'card', 'schedule', 'email', 'cli']),
-});
+}).refine((j) => j.origin === 'cli' || j.conversation !== undefined, { message: 'conversation is required unless the run comes from the CLI', path: ['conversation'] });
 
 export type Requester = z.infer<typeof requesterSchema>;
 export type ConversationRef = z.infer<typeof conversationSchema>;

@@ -80,6 +80,10 @@ export async function processJob(deps: RunnerDeps, job: Job<ReportJob, RunResult
       await deps.redis.multi().hset(runKey, 'archived', JSON.stringify(result)).expire(runKey, RUN_RECORD_TTL_SECONDS).exec();
     }
 
+    if (data.origin === 'cli') {
+      log.info({ rows: result.rows, ms: result.durationMs }, 'CLI run archived; the CLI fetches it, nothing is sent to Teams');
+      return result;
+    }
     if (await deps.redis.hget(runKey, 'teams')) {
       log.info('result already delivered by an earlier attempt');
       return result;
@@ -165,6 +169,7 @@ async function build(
 async function notifyFailure(
   deps: RunnerDeps, data: ReportJob, report: Report | undefined, params: ParamValues, err: unknown, runKey: string, log: Logger,
 ): Promise<void> {
+  if (data.origin === 'cli') return; // the CLI reads the job's failure itself
   try {
     if (await deps.redis.hsetnx(runKey, 'error-card', new Date().toISOString()) === 0) return;
     await deps.redis.expire(runKey, RUN_RECORD_TTL_SECONDS);
