@@ -2,13 +2,14 @@
  * Excel export: N rows × 10 columns (3 strings, 4 numbers formatted `#,##0.00`, 1 integer, 1 date,
  * 1 boolean) through bare exceljs streaming and through our ReportWorkbook, in one run.
  *
- *   tsx bench/excel.ts [--rows N] [--only name,name]
+ *   tsx bench/excel.ts [--rows N] [--only name,name] [--verify]
  *
  * Each variant runs in its own child process so one variant's heap cannot inflate another's peak
  * RSS. Per variant: seconds from the first row to the closed file, rows/s, peak RSS (the kernel's
  * maxRSS, which also counts Node and tsx themselves: see the "idle" row), the longest event-loop
  * block (the larger of monitorEventLoopDelay's max at 10 ms resolution and a 10 ms interval's
- * longest late firing) and the file size.
+ * longest late firing) and the file size. `--verify` then reads every variant's file back with
+ * exceljs's streaming reader (not timed) and checks the row count and the values of sampled rows.
  */
 import { spawn } from 'node:child_process';
 import { mkdtemp, rm, stat } from 'node:fs/promises';
@@ -26,6 +27,7 @@ interface Result {
   peakRssMb: number;
   maxBlockMs: number;
   bytes: number;
+  verified?: string;
 }
 
 const VARIANTS: Record<string, string> = {
@@ -98,6 +100,27 @@ async function report(path: string, n: number): Promise<void> {
   await book.close();
 }
 
+/** Reads the file back and compares it with row(): '' when it matches, else what differs. */
+async function verify(path: string, n: number): Promise<string> {
+  const every = Math.max(1, Math.floor(n / 1000));
+  let rowsSeen = 0;
+  const reader = new ExcelJS.stream.xlsx.WorkbookReader(path, { styles: 'cache' });
+  for await (const sheet of reader) {
+    for await (const r of sheet) {
+      rowsSeen++;
+      if (r.number === 1 || (r.number - 2) % every !== 0) continue;
+      const want = row(r.number - 2);
+      for (let c = 0; c < columns.length; c++) {
+        const got: unknown = r.getCell(c + 1).value;
+        const expected = want[columns[c].key];
+        const same = expected instanceof Date ? got instanceof Date && got.getTime() === expected.getTime() : got === expected;
+        if (!same) return `row ${r.number} ${columns[c].key}: ${String(got)} ≠ ${String(expected)}`;
+      }
+    }
+  }
+  return rowsSeen === n + 1 ? '' : `${rowsSeen} rows read, ${n + 1} written`;
+}
+
 async function child(variant: string, n: number, path: string): Promise<Result> {
   // Two probes: the histogram records nothing until its timer has fired once (a block that starts
   // straight away would go unseen, hence the wait), and a 10 ms interval's longest gap as a check.
@@ -122,7 +145,7 @@ async function child(variant: string, n: number, path: string): Promise<Result> 
   await new Promise((r) => setTimeout(r, 20));
   clearInterval(probe);
   delay.disable();
-  return {
+  const result: Result = {
     variant,
     rows: n,
     seconds,
@@ -130,12 +153,16 @@ async function child(variant: string, n: number, path: string): Promise<Result> 
     maxBlockMs: Math.max(delay.max / 1e6, maxGap),
     bytes: variant === 'idle' ? 0 : (await stat(path)).size,
   };
+  if (process.argv.includes('--verify') && variant !== 'idle') result.verified = (await verify(path, n)) || 'ok';
+  return result;
 }
 
 function runChild(variant: string, n: number, path: string): Promise<Result> {
   return new Promise((resolve, reject) => {
     const script = fileURLToPath(import.meta.url);
-    const proc = spawn(process.execPath, ['--import', 'tsx', script, '--child', variant, '--rows', String(n), '--out', path], {
+    const args = ['--import', 'tsx', script, '--child', variant, '--rows', String(n), '--out', path];
+    if (process.argv.includes('--verify')) args.push('--verify');
+    const proc = spawn(process.execPath, args, {
       stdio: ['ignore', 'pipe', 'inherit'],
     });
     let out = '';
@@ -190,4 +217,5 @@ if (childVariant) {
   console.log(['variant'.padEnd(16), 'seconds'.padStart(8), 'rows/s'.padStart(10), 'vs bare'.padStart(7), 'peak RSS'.padStart(9), 'max block'.padStart(10), 'file MB'.padStart(8)].join('  '));
   console.log(['', '', '', '', 'MB', 'ms', ''].map((s, i) => s.padStart([16, 8, 10, 7, 9, 10, 8][i])).join('  '));
   for (const r of results) console.log(fmt(r));
+  for (const r of results) if (r.verified) console.log(`${r.variant}: read back ${r.verified}`);
 }
