@@ -9,6 +9,7 @@
 import { QueueEvents } from 'bullmq';
 import { newRunId } from '../core/job.ts';
 import { enqueueReport } from '../core/queue.ts';
+import { createRedis } from '../core/redis.ts';
 import { cardOf } from '../demo/connector.ts';
 import { startStack } from '../test/harness/stack.ts';
 
@@ -47,7 +48,8 @@ try {
 
   // Part 2: drain what part 1 queued, then time single jobs into an idle runner.
   await stack.queue.obliterate({ force: true });
-  const events = new QueueEvents(stack.config.QUEUE_NAME, { connection: { url: stack.config.REDIS_URL } as never, prefix: stack.config.REDIS_PREFIX });
+  const eventsRedis = createRedis(stack.config, { blocking: true });
+  const events = new QueueEvents(stack.config.QUEUE_NAME, { connection: eventsRedis, prefix: stack.config.REDIS_PREFIX });
   await events.waitUntilReady();
   await stack.startRunner();
   const user = stack.connector.user();
@@ -76,6 +78,7 @@ try {
   console.log(`enqueue → runner start (idle runner, ${IDLE_SAMPLES} jobs one at a time; measured at QueueEvents "active", which adds one Redis stream read):`);
   console.log(`  p50 ${fmt(pct(starts, 50))}  p99 ${fmt(pct(starts, 99))}  max ${fmt(starts[starts.length - 1])}`);
   await events.close();
+  eventsRedis.disconnect();
 } finally {
   await stack.stop();
 }

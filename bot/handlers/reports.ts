@@ -14,8 +14,9 @@ export async function catalogAction(context: TurnContext, deps: BotDeps): Promis
 
 /** Action.Execute `report.form`: the report's form (pre-filled with `values`) replaces the clicked card. */
 export async function formAction(context: TurnContext, deps: BotDeps, data: { reportId?: unknown; values?: unknown }): Promise<AdaptiveCard> {
-  const report = visibleReports(context, deps).find((r) => r.id === data.reportId);
-  if (!report) return catalogCard(visibleReports(context, deps));
+  const reports = visibleReports(context, deps);
+  const report = reports.find((r) => r.id === data.reportId);
+  if (!report) return catalogCard(reports);
   const values = data.values && typeof data.values === 'object' ? data.values as Record<string, unknown> : {};
   return formCard(report, values, {}, { choices: await deps.choices.forReport(report) });
 }

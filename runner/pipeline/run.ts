@@ -116,9 +116,7 @@ async function runStep(
       return (await c.execute(sqlFor(report, step.name, c.kind), params, { signal })).rowsAffected;
     }
     case 'export': {
-      const result = step.source
-        ? await openSource(report, step.name, step.source, params, signal, ctx)
-        : await ctx.connections.get(step.connection).query(sqlFor(report, step.name, ctx.connections.get(step.connection).kind), params, { signal });
+      const result = await openSource(report, step.name, step.source ?? { connection: step.connection, sql: step.sql! }, params, signal, ctx);
       try {
         const typed = (step.columns ?? []).filter((col) => col.type);
         let n = 0;
