@@ -41,6 +41,13 @@ export const configSchema = z.object({
   MUTEX_TTL_MS: positiveInt.min(500).default(30_000),
   MUTEX_WAIT_MS: positiveInt.default(60 * 60_000),
   RUN_TIMEOUT_MS: positiveInt.default(60 * 60_000),
+
+  /** The bot's public base URL (scheme + host), e.g. https://reportbot.contoso.com: links and Outlook actions point here. */
+  PUBLIC_BASE_URL: z.url({ protocol: /^https?$/ }).optional(),
+  /** The mailbox reports are emailed from (Graph sendMail), and the only `sender` Outlook action tokens may carry. */
+  MAIL_SENDER: z.email().optional(),
+  /** Entra object ids (comma-separated) of people who may see and cancel everyone's runs. */
+  ADMIN_USERS: z.string().default('').transform((s) => s.split(',').map((x) => x.trim()).filter(Boolean)),
 });
 
 export type Config = Readonly<z.infer<typeof configSchema> & {

@@ -32,11 +32,37 @@ export const reportJobSchema = z.object({
   statusActivityId: z.string().optional(),
   requestedAt: z.string().datetime(),
   origin: z.enum(['chat', 'card', 'schedule', 'email', 'cli']),
-}).refine((j) => j.origin === 'cli' || j.conversation !== undefined, { message: 'conversation is required unless the run comes from the CLI', path: ['conversation'] });
+  /**
+   * Where the result goes besides the archive. Absent: the report's defaults (Teams, plus email when
+   * the report definition says so). Email goes to `requestedBy.upn`.
+   */
+  delivery: z.object({ teams: z.boolean().optional(), email: z.boolean().optional() }).optional(),
+}).refine((j) => j.origin === 'cli' || j.origin === 'email' || j.conversation !== undefined, {
+  message: 'conversation is required unless the run comes from the CLI or an email action', path: ['conversation'],
+});
 
 export type Requester = z.infer<typeof requesterSchema>;
 export type ConversationRef = z.infer<typeof conversationSchema>;
 export type ReportJob = z.infer<typeof reportJobSchema>;
+
+/** A delivery channel: the Teams card, the workbook in OneDrive/SharePoint, the email. */
+export type DeliveryChannel = 'teams' | 'onedrive' | 'email';
+
+/**
+ * How one channel's delivery of a run went. Kept as JSON in the run's Redis hash under
+ * `delivery:<channel>` and copied into the archived run.json manifest.
+ */
+export interface DeliveryRecord {
+  channel: DeliveryChannel;
+  status: 'sent' | 'failed' | 'skipped';
+  attempts: number;
+  /** When the last attempt ended (ISO). */
+  at: string;
+  /** A link the channel produced (sharing link, web URL), if any. */
+  url?: string;
+  /** Why it failed or was skipped, in plain words. */
+  detail?: string;
+}
 
 /** What the runner returns for a finished job (BullMQ keeps it as the job's return value). */
 export interface RunResult {

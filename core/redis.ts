@@ -22,7 +22,8 @@ export function keys(prefix: string) {
     seenActivity: (activityId: string) => `${prefix}:seen:${activityId}`,
     /**
      * A run's durable progress (hash): `archived` (the result JSON once the workbook is in Blob
-     * Storage) and one field per delivery channel once sent, so a retried job redoes neither.
+     * Storage) and `delivery:<channel>` (a DeliveryRecord JSON per channel), so a retried job redoes
+     * neither the workbook nor a delivery that succeeded.
      */
     run: (runId: string) => `${prefix}:run:${runId}`,
     /** A report mutex (redlock resource). */

@@ -18,7 +18,7 @@ import { outputFileName, type Catalog, type Report } from '../core/catalog.ts';
 import type { Config } from '../core/config.ts';
 import type { ChoiceCache } from '../core/choices.ts';
 import { DefinitionError, isPermanent, StepError, userMessage, ValidationError } from '../core/errors.ts';
-import { reportJobSchema, type ReportJob, type RunResult } from '../core/job.ts';
+import { reportJobSchema, type DeliveryRecord, type ReportJob, type RunResult } from '../core/job.ts';
 import type { Logger } from '../core/logger.ts';
 import type { Mutex } from '../core/mutex.ts';
 import { validateParams, type ParamValues } from '../core/params.ts';
@@ -84,7 +84,7 @@ export async function processJob(deps: RunnerDeps, job: Job<ReportJob, RunResult
       log.info({ rows: result.rows, ms: result.durationMs }, 'CLI run archived; the CLI fetches it, nothing is sent to Teams');
       return result;
     }
-    if (await deps.redis.hget(runKey, 'teams')) {
+    if (await deps.redis.hget(runKey, 'delivery:teams')) {
       log.info('result already delivered by an earlier attempt');
       return result;
     }
@@ -94,7 +94,8 @@ export async function processJob(deps: RunnerDeps, job: Job<ReportJob, RunResult
       runId: data.runId, fileName: result.fileName, rows: result.rows, durationMs: result.durationMs,
       downloadUrl, linkMinutes: deps.config.DOWNLOAD_LINK_MINUTES, checks: result.checks,
     }), `${report.title} is ready.`);
-    await deps.redis.hset(runKey, 'teams', new Date().toISOString());
+    const record: DeliveryRecord = { channel: 'teams', status: 'sent', attempts: job.attemptsMade + 1, at: new Date().toISOString(), url: downloadUrl };
+    await deps.redis.hset(runKey, 'delivery:teams', JSON.stringify(record));
     log.info({ rows: result.rows, ms: result.durationMs }, 'run delivered');
     return result;
   } catch (err) {
