@@ -35,6 +35,14 @@ export class Archive {
     return this.ready;
   }
 
+  /**
+   * A round trip to the storage account for readiness: resolves when it answers for the container
+   * (which may not exist yet: the first upload creates it), rejects when it is unreachable or refuses.
+   */
+  async ping(signal?: AbortSignal): Promise<void> {
+    await this.container.exists({ abortSignal: signal });
+  }
+
   /** Upload a local file; metadata values must be ASCII (Blob Storage rule), so callers pass ids. */
   async uploadFile(blobName: string, path: string, contentType: string, metadata: Record<string, string> = {}): Promise<void> {
     await this.ensureContainer();

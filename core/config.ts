@@ -8,6 +8,8 @@ import { z } from 'zod/v4';
 const port = z.coerce.number().int().min(0).max(65535);
 const positiveInt = z.coerce.number().int().positive();
 const optionalString = z.string().trim().transform((s) => (s === '' ? undefined : s)).optional();
+/** An empty value means unset (a blank line in an env file must not switch a listener on). */
+const optionalPort = z.preprocess((v) => (typeof v === 'string' && v.trim() === '' ? undefined : v), port.optional());
 
 /** Every environment variable the bot and the runner read, with its default. */
 export const configSchema = z.object({
@@ -41,6 +43,26 @@ export const configSchema = z.object({
   MUTEX_TTL_MS: positiveInt.min(500).default(30_000),
   MUTEX_WAIT_MS: positiveInt.default(60 * 60_000),
   RUN_TIMEOUT_MS: positiveInt.default(60 * 60_000),
+
+  /** The runner's own HTTP port for /healthz, /readyz and /metrics (0 = any free port). */
+  RUNNER_PORT: port.default(9464),
+  /**
+   * After SIGTERM, how long running work may take to finish before it is stopped: a runner then
+   * hands its jobs back to the queue, the bot drops its remaining connections.
+   */
+  SHUTDOWN_GRACE_MS: z.coerce.number().int().min(0).default(25_000),
+  /** Upper bound on each dependency check behind /readyz. */
+  READINESS_TIMEOUT_MS: positiveInt.max(60_000).default(2_000),
+
+  /** The admin queue view (Bull Board) listens here, in the bot process; unset = off. 0 = any free port. */
+  ADMIN_BOARD_PORT: optionalPort,
+  /** Loopback unless you mean to expose it (then put it behind TLS). */
+  ADMIN_BOARD_HOST: z.string().trim().min(1).default('127.0.0.1'),
+  ADMIN_BOARD_USER: z.string().trim().min(1).default('admin'),
+  /** Required with ADMIN_BOARD_PORT: Basic auth password, at least 12 characters. */
+  ADMIN_BOARD_PASSWORD: optionalString,
+  /** true: the board shows jobs but cannot retry, remove or clean them. */
+  ADMIN_BOARD_READONLY: z.stringbool().default(true),
 
   /** The bot's public base URL (scheme + host), e.g. https://reportbot.contoso.com: links and Outlook actions point here. */
   PUBLIC_BASE_URL: z.url({ protocol: /^https?$/ }).optional(),
@@ -80,6 +102,12 @@ export function parseConfig(env: Record<string, string | undefined>): Config {
   }
   if (c.BOT_TYPE === 'SingleTenant' && !c.BOT_TENANT_ID) {
     throw new ConfigError(['BOT_TENANT_ID: is required when BOT_TYPE=SingleTenant']);
+  }
+  if (c.ADMIN_BOARD_PORT !== undefined && !c.ADMIN_BOARD_PASSWORD) {
+    throw new ConfigError(['ADMIN_BOARD_PASSWORD: is required when ADMIN_BOARD_PORT is set (the admin view never runs without authentication)']);
+  }
+  if (c.ADMIN_BOARD_PASSWORD !== undefined && c.ADMIN_BOARD_PASSWORD.length < 12) {
+    throw new ConfigError(['ADMIN_BOARD_PASSWORD: must be at least 12 characters']);
   }
   const connections: Record<string, string> = { warehouse: c.CONNECTION_WAREHOUSE };
   for (const [key, value] of Object.entries(env)) {

@@ -66,6 +66,19 @@ export class DeliveryError extends Error {
   }
 }
 
+/**
+ * The abort reason when a runner shuts down past its grace period. A run stopped for this reason is
+ * handed back to the queue for another runner: it is neither a failure nor a cancel, and the
+ * requester is never told about it.
+ */
+export class ShutdownError extends Error {
+  readonly code = 'SHUTDOWN';
+  constructor(message = 'the runner is shutting down; the run goes back to the queue') {
+    super(message);
+    this.name = 'ShutdownError';
+  }
+}
+
 /** A pipeline step failed; `step` names it for the error card. */
 export class StepError extends Error {
   readonly code = 'STEP';

@@ -17,8 +17,12 @@ export interface MutexOptions {
   waitMs: number;
   /** Aborts the wait and, once held, the work. */
   signal?: AbortSignal;
+  /** Aborts only the wait (a shutting-down runner gives up runs that have not started). */
+  waitSignal?: AbortSignal;
   /** Called once when the lock is busy and we start waiting (status: "waiting for tb lock"). */
   onWaiting?: () => void;
+  /** Called once the lock is held, with how long acquiring it took (metrics: mutex wait time). */
+  onAcquired?: (waitedMs: number) => void;
   log?: Logger;
 }
 
@@ -41,10 +45,15 @@ export class Mutex {
   async withLock<T>(resources: readonly string[], opts: MutexOptions, work: (signal: AbortSignal) => Promise<T>): Promise<T> {
     if (resources.length === 0) return work(opts.signal ?? new AbortController().signal);
     const names = [...resources].sort().map((r) => `${this.prefix}${r}`);
-    let lock = await this.acquire(names, resources, opts);
+    const asked = performance.now();
+    const waitSignal = opts.waitSignal && opts.signal ? AbortSignal.any([opts.signal, opts.waitSignal]) : (opts.waitSignal ?? opts.signal);
+    let lock = await this.acquire(names, resources, { ...opts, signal: waitSignal });
+    const waitedMs = performance.now() - asked;
     const controller = new AbortController();
     const onOuterAbort = () => controller.abort(opts.signal?.reason);
     opts.signal?.addEventListener('abort', onOuterAbort, { once: true });
+    // An abort that landed while the last acquire attempt was in flight fires no event: carry it over.
+    if (opts.signal?.aborted) onOuterAbort();
 
     let extending: Promise<void> = Promise.resolve();
     const timer = setInterval(() => {
@@ -59,6 +68,7 @@ export class Mutex {
     timer.unref();
 
     try {
+      opts.onAcquired?.(waitedMs);
       // Wait for the work itself, even after an abort: releasing while it still runs would let the
       // next holder overlap with it. The work must honour the signal promptly.
       const result = await work(controller.signal);

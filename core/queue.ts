@@ -6,6 +6,7 @@ import { Queue, type JobsOptions } from 'bullmq';
 import type { Redis } from 'ioredis';
 import type { Config } from './config.ts';
 import type { ReportJob, RunResult } from './job.ts';
+import { recordQueued } from './metrics.ts';
 
 export type ReportQueue = Queue<ReportJob, RunResult, string>;
 
@@ -26,4 +27,5 @@ export function createReportQueue(config: Pick<Config, 'QUEUE_NAME' | 'REDIS_PRE
 /** Queue a validated request. Resolves once Redis has it: from then on it survives any restart. */
 export async function enqueueReport(queue: ReportQueue, job: ReportJob, config: Pick<Config, 'JOB_ATTEMPTS'>): Promise<void> {
   await queue.add(job.reportId, job, { ...jobOptions(config), jobId: job.runId });
+  recordQueued(job.reportId, job.origin);
 }
