@@ -5,11 +5,16 @@
  * Exactly-once delivery across retries: the run's progress is recorded in Redis (`archived`, then one
  * field per channel). A retried job (runner died, Redis blip) skips what already happened, so the
  * requester never gets the same result twice, and a delivery failure does not rebuild the workbook.
+ *
+ * Shutdown: on SIGTERM (`draining`) a run still waiting for its mutex goes straight back to the
+ * queue; past the grace period (`stopping`) running jobs are aborted and handed back too. A hand-back
+ * is not a failed attempt: nobody is told, BullMQ's attempt count stays, another runner takes it at
+ * once, and the run record above makes it skip whatever was already archived or delivered.
  */
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { UnrecoverableError, Worker, type Job } from 'bullmq';
+import { UnrecoverableError, WaitingError, Worker, type Job } from 'bullmq';
 import type { Redis } from 'ioredis';
 import { errorCard, resultCard, type AdaptiveCard } from '../cards/render.ts';
 import { mayRun } from '../core/access.ts';
@@ -17,9 +22,10 @@ import { Archive, XLSX_TYPE } from '../core/archive.ts';
 import { outputFileName, type Catalog, type Report } from '../core/catalog.ts';
 import type { Config } from '../core/config.ts';
 import type { ChoiceCache } from '../core/choices.ts';
-import { DefinitionError, isPermanent, StepError, userMessage, ValidationError } from '../core/errors.ts';
+import { DefinitionError, isPermanent, ShutdownError, StepError, userMessage, ValidationError } from '../core/errors.ts';
 import { reportJobSchema, type DeliveryRecord, type ReportJob, type RunResult } from '../core/job.ts';
 import type { Logger } from '../core/logger.ts';
+import { recordDelivery, recordMutexWait, recordRun, recordStep, type RunOutcome } from '../core/metrics.ts';
 import type { Mutex } from '../core/mutex.ts';
 import { validateParams, type ParamValues } from '../core/params.ts';
 import { keys } from '../core/redis.ts';
@@ -42,6 +48,10 @@ export interface RunnerDeps {
   redis: Redis;
   notifier: Notifier;
   choices: ChoiceCache;
+  /** Aborted with a ShutdownError on SIGTERM: runs still waiting for their mutex go back to the queue. */
+  draining?: AbortSignal;
+  /** Aborted with a ShutdownError when the grace period is over: running jobs go back to the queue. */
+  stopping?: AbortSignal;
 }
 
 /** What a job reports as progress (read by status cards and tests). */
@@ -54,15 +64,19 @@ const RUN_RECORD_TTL_SECONDS = 30 * 24 * 3600;
 
 /** Process one job. Exported for tests; production wraps it in a BullMQ Worker via createWorker(). */
 export async function processJob(deps: RunnerDeps, job: Job<ReportJob, RunResult>, signal?: AbortSignal): Promise<RunResult> {
+  const started = performance.now();
+  let report: Report | undefined;
+  // Only catalog ids become label values: a job naming an unknown report counts as "unknown".
+  const finished = (outcome: RunOutcome) => recordRun(report?.id ?? 'unknown', outcome, (performance.now() - started) / 1000);
   const parsed = reportJobSchema.safeParse(job.data);
   if (!parsed.success) {
     deps.log.error({ jobId: job.id, issues: parsed.error.issues }, 'malformed job dropped');
+    finished('failed');
     throw new UnrecoverableError(`malformed job: ${parsed.error.issues[0]?.message}`);
   }
   const data = parsed.data;
   const log = deps.log.child({ runId: data.runId, reportId: data.reportId, attempt: job.attemptsMade + 1 });
   const runKey = keys(deps.config.REDIS_PREFIX).run(data.runId);
-  let report: Report | undefined;
   let params: ParamValues = data.params as ParamValues;
   try {
     report = deps.catalog.reports.get(data.reportId);
@@ -82,26 +96,44 @@ export async function processJob(deps: RunnerDeps, job: Job<ReportJob, RunResult
 
     if (data.origin === 'cli') {
       log.info({ rows: result.rows, ms: result.durationMs }, 'CLI run archived; the CLI fetches it, nothing is sent to Teams');
+      finished('completed');
       return result;
     }
     if (await deps.redis.hget(runKey, 'delivery:teams')) {
       log.info('result already delivered by an earlier attempt');
+      finished('completed');
       return result;
     }
     await job.updateProgress({ state: 'delivering' } satisfies JobProgress);
     const downloadUrl = await deps.archive.downloadUrl(result.blobName, deps.config.DOWNLOAD_LINK_MINUTES, result.fileName);
-    await deps.notifier.sendCard(data, resultCard(report, params, {
-      runId: data.runId, fileName: result.fileName, rows: result.rows, durationMs: result.durationMs,
-      downloadUrl, linkMinutes: deps.config.DOWNLOAD_LINK_MINUTES, checks: result.checks,
-    }), `${report.title} is ready.`);
+    try {
+      await deps.notifier.sendCard(data, resultCard(report, params, {
+        runId: data.runId, fileName: result.fileName, rows: result.rows, durationMs: result.durationMs,
+        downloadUrl, linkMinutes: deps.config.DOWNLOAD_LINK_MINUTES, checks: result.checks,
+      }), `${report.title} is ready.`);
+    } catch (err) {
+      recordDelivery('teams', 'failed');
+      throw err;
+    }
+    recordDelivery('teams', 'sent');
     const record: DeliveryRecord = { channel: 'teams', status: 'sent', attempts: job.attemptsMade + 1, at: new Date().toISOString(), url: downloadUrl };
     await deps.redis.hset(runKey, 'delivery:teams', JSON.stringify(record));
     log.info({ rows: result.rows, ms: result.durationMs }, 'run delivered');
+    finished('completed');
     return result;
   } catch (err) {
-    const permanent = isPermanent(err) || signal?.aborted === true;
+    // Shutdown is not the run's fault: no failure card, no attempt used; createWorker hands it back.
+    const shutdown = err instanceof ShutdownError ? err : signal?.reason instanceof ShutdownError ? signal.reason : undefined;
+    if (shutdown) {
+      log.info({ err }, 'run stopped because the runner is shutting down; handing it back to the queue');
+      finished('handed_back');
+      throw shutdown;
+    }
+    const cancelled = signal?.aborted === true;
+    const permanent = isPermanent(err) || cancelled;
     const final = permanent || job.attemptsMade + 1 >= (job.opts.attempts ?? 1);
     log.error({ err, final }, 'run failed');
+    finished(cancelled ? 'cancelled' : final ? 'failed' : 'retrying');
     if (final) await notifyFailure(deps, data, report, params, err, runKey, log);
     if (permanent) throw new UnrecoverableError(err instanceof Error ? err.message : String(err));
     throw err;
@@ -124,7 +156,9 @@ async function build(
       ttlMs: deps.config.MUTEX_TTL_MS,
       waitMs: deps.config.MUTEX_WAIT_MS,
       signal: runSignal,
+      waitSignal: deps.draining,
       log,
+      onAcquired: (waitedMs) => recordMutexWait(report.locks, waitedMs / 1000),
       onWaiting: () => void job.updateProgress({ state: 'waiting-lock', locks: report.locks } satisfies JobProgress).catch(() => {}),
     }, async (lockSignal) => {
       log.info({ locks: report.locks }, 'run started');
@@ -144,12 +178,15 @@ async function build(
           },
         });
         await workbook.close();
+        // Still inside the mutex: with 'run started' this brackets the time the run held its locks.
+        log.info({ locks: report.locks, rows: r.rows }, 'pipeline finished');
         return r;
       } catch (err) {
         await workbook.close().catch(() => {});
         throw err;
       }
     });
+    for (const step of pipeline.steps) recordStep(report.id, step.name, step.ms / 1000);
     const blobName = Archive.blobName(report.id, data.runId, fileName);
     await deps.archive.uploadFile(blobName, path, XLSX_TYPE, { runid: data.runId, reportid: report.id });
     return {
@@ -184,9 +221,24 @@ async function notifyFailure(
   }
 }
 
-/** The BullMQ worker that runs report jobs. */
+/**
+ * The BullMQ worker that runs report jobs. A run stopped by shutdown is moved back to the wait list
+ * (at its head) and the processor throws BullMQ's WaitingError, so the worker neither completes nor
+ * fails it.
+ */
 export function createWorker(deps: RunnerDeps, connection: Redis): Worker<ReportJob, RunResult> {
-  const worker = new Worker<ReportJob, RunResult>(deps.config.QUEUE_NAME, (job, _token, signal) => processJob(deps, job, signal), {
+  const { stopping } = deps;
+  const processor = async (job: Job<ReportJob, RunResult>, token: string | undefined, signal?: AbortSignal): Promise<RunResult> => {
+    const runSignal = stopping && signal ? AbortSignal.any([signal, stopping]) : (stopping ?? signal);
+    try {
+      return await processJob(deps, job, runSignal);
+    } catch (err) {
+      if (!(err instanceof ShutdownError)) throw err;
+      await handBack(job, token, deps.log);
+      throw new WaitingError();
+    }
+  };
+  const worker = new Worker<ReportJob, RunResult>(deps.config.QUEUE_NAME, processor, {
     connection,
     prefix: deps.config.REDIS_PREFIX,
     concurrency: deps.config.RUNNER_CONCURRENCY,
@@ -196,4 +248,17 @@ export function createWorker(deps: RunnerDeps, connection: Redis): Worker<Report
   });
   worker.on('error', (err) => deps.log.error({ err }, 'worker error'));
   return worker;
+}
+
+/**
+ * Put a job this worker holds back on the queue for another runner. If Redis refuses (the lock is
+ * gone, Redis is down) the job is still safe: once its lock expires, stalled-job recovery requeues it.
+ */
+async function handBack(job: Job<ReportJob, RunResult>, token: string | undefined, log: Logger): Promise<void> {
+  try {
+    await job.moveToWait(token);
+    log.info({ runId: job.id }, 'run handed back to the queue');
+  } catch (err) {
+    log.warn({ err, runId: job.id }, 'could not hand the run back; it returns to the queue when its lock expires');
+  }
 }

@@ -71,6 +71,8 @@ export async function startStack(opts: StackOptions = {}): Promise<Stack> {
     CONNECTION_WAREHOUSE: `sqlite:${warehousePath}`,
     CONNECTION_PLEX: `plex://DemoWS_All:demo-all-pw@${plexUrl.host}${plexUrl.pathname}`,
     JOB_ATTEMPTS: '2',
+    // Several runners share this machine (and this process): each takes any free ops port.
+    RUNNER_PORT: '0',
     ...opts.env,
   };
   const config = parseConfig(env);
