@@ -1,19 +1,30 @@
-/** Starts the bot process: config, Redis, catalog, adapter, app, HTTP server; closes them on SIGTERM. */
+/**
+ * Starts the bot process: config, Redis, catalog, adapter, app, HTTP server (with /healthz, /readyz,
+ * /metrics) and, when configured, the admin queue view. SIGTERM: /readyz turns 503, the server stops
+ * accepting connections, requests in flight get SHUTDOWN_GRACE_MS to finish, then everything closes.
+ */
+import { Archive } from '../core/archive.ts';
 import { loadCatalog } from '../core/catalog.ts';
 import { ChoiceCache } from '../core/choices.ts';
 import { choiceLoader, Connections } from '../runner/connectors/registry.ts';
 import type { Config } from '../core/config.ts';
-import { isMain, runProcess } from '../core/lifecycle.ts';
+import { blobCheck, connectionChecks, Readiness, redisCheck } from '../core/health.ts';
+import { closeHttpServer, isMain, runProcess } from '../core/lifecycle.ts';
 import type { Logger } from '../core/logger.ts';
+import { watchQueue } from '../core/metrics.ts';
 import { createReportQueue } from '../core/queue.ts';
 import { createRedis } from '../core/redis.ts';
 import { createAdapter } from './adapter.ts';
+import { startAdminBoard } from './admin.ts';
 import { createApp } from './app.ts';
 import { ConversationStore } from './conversations.ts';
 import { createServer } from './server.ts';
 
 export interface RunningBot {
   url: string;
+  /** The admin queue view's base URL, when ADMIN_BOARD_PORT is set. */
+  adminUrl?: string;
+  /** Idempotent. */
   close(): Promise<void>;
 }
 
@@ -30,7 +41,14 @@ export async function startBot(config: Config, log: Logger): Promise<RunningBot>
   const connections = new Connections(config.connections);
   const choices = new ChoiceCache(choiceLoader(connections));
   const app = createApp(adapter, { config, log, catalog, queue, conversations, redis, choices });
-  const server = createServer(config, adapter, app, log);
+  // The bot needs the archive only when it is configured (it never writes to it); then it must answer.
+  const readiness = new Readiness([
+    redisCheck(redis),
+    ...(config.BLOB_CONNECTION_STRING ? [blobCheck(new Archive(config))] : []),
+    ...connectionChecks(connections),
+  ], { timeoutMs: config.READINESS_TIMEOUT_MS, log });
+  const unwatchQueue = watchQueue(queue);
+  const server = createServer(config, adapter, app, log, { readiness });
   await new Promise<void>((resolve, reject) => {
     server.once('error', reject);
     server.listen(config.PORT, config.host, () => resolve());
@@ -38,14 +56,28 @@ export async function startBot(config: Config, log: Logger): Promise<RunningBot>
   const address = server.address();
   const url = `http://${config.host === '0.0.0.0' ? '127.0.0.1' : config.host}:${address.port}`;
   log.info({ endpoint: `${url}/api/messages`, reports: [...catalog.reports.keys()], auth: config.localMode ? 'off (local mode)' : 'on' }, 'bot listening');
+  const admin = await startAdminBoard(config, queue, log).catch(async (err: unknown) => {
+    await closeHttpServer(server.server, 0);
+    throw err;
+  });
+  let closing: Promise<void> | undefined;
   return {
     url,
-    async close() {
-      await new Promise<void>((resolve) => server.close(() => resolve()));
-      await queue.close();
-      await connections.close();
-      // BullMQ leaves a connection it was given open: it is ours to close.
-      await redis.quit().catch(() => redis.disconnect());
+    adminUrl: admin?.url,
+    close() {
+      closing ??= (async () => {
+        readiness.shuttingDown();
+        // Requests in flight may still queue jobs: the queue and Redis close only after the server.
+        await closeHttpServer(server.server, config.SHUTDOWN_GRACE_MS);
+        await admin?.close();
+        unwatchQueue();
+        await queue.close();
+        await connections.close();
+        // BullMQ leaves a connection it was given open: it is ours to close.
+        await redis.quit().catch(() => redis.disconnect());
+        log.info('bot closed');
+      })();
+      return closing;
     },
   };
 }
