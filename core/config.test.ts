@@ -39,3 +39,23 @@ test('connection URLs lose their passwords before they are logged', async () => 
   assert.equal(redactUrl('mssql://user:p%40ss@db/x'), 'mssql://user:***@db/x');
   assert.equal(redactUrl('AccountName=a;AccountKey=abc==;BlobEndpoint=x'), 'AccountName=a;AccountKey=***;BlobEndpoint=x');
 });
+
+test('operations settings: defaults, and the admin view only with a password', () => {
+  const c = parseConfig(base);
+  assert.equal(c.RUNNER_PORT, 9464);
+  assert.equal(c.SHUTDOWN_GRACE_MS, 20_000);
+  assert.equal(c.READINESS_TIMEOUT_MS, 2_000);
+  assert.equal(c.ADMIN_BOARD_PORT, undefined, 'the admin view is off by default');
+  assert.equal(c.ADMIN_BOARD_HOST, '127.0.0.1');
+  assert.equal(c.ADMIN_BOARD_READONLY, true);
+  assert.equal(parseConfig({ ...base, ADMIN_BOARD_PORT: '' }).ADMIN_BOARD_PORT, undefined, 'an empty value is unset');
+  assert.equal(parseConfig({ ...base, RUNNER_PORT: '0' }).RUNNER_PORT, 0);
+  const on = parseConfig({ ...base, ADMIN_BOARD_PORT: '3100', ADMIN_BOARD_PASSWORD: 'a long enough secret', ADMIN_BOARD_READONLY: 'false' });
+  assert.equal(on.ADMIN_BOARD_PORT, 3100);
+  assert.equal(on.ADMIN_BOARD_READONLY, false);
+  assert.throws(() => parseConfig({ ...base, ADMIN_BOARD_PORT: '3100' }), /ADMIN_BOARD_PASSWORD: is required when ADMIN_BOARD_PORT is set/);
+  assert.throws(() => parseConfig({ ...base, ADMIN_BOARD_PORT: '3100', ADMIN_BOARD_PASSWORD: 'short' }), /ADMIN_BOARD_PASSWORD: must be at least 12/);
+  assert.throws(() => parseConfig({ ...base, ADMIN_BOARD_READONLY: 'maybe' }), /ADMIN_BOARD_READONLY/);
+  assert.throws(() => parseConfig({ ...base, RUNNER_PORT: '70000' }), /RUNNER_PORT/);
+  assert.throws(() => parseConfig({ ...base, SHUTDOWN_GRACE_MS: '-1' }), /SHUTDOWN_GRACE_MS/);
+});

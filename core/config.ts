@@ -50,7 +50,7 @@ export const configSchema = z.object({
    * After SIGTERM, how long running work may take to finish before it is stopped: a runner then
    * hands its jobs back to the queue, the bot drops its remaining connections.
    */
-  SHUTDOWN_GRACE_MS: z.coerce.number().int().min(0).default(25_000),
+  SHUTDOWN_GRACE_MS: z.coerce.number().int().min(0).default(20_000),
   /** Upper bound on each dependency check behind /readyz. */
   READINESS_TIMEOUT_MS: positiveInt.max(60_000).default(2_000),
 

@@ -60,15 +60,18 @@ export class Readiness {
   private async runChecks(): Promise<ReadinessReport> {
     const results = await Promise.all(this.checks.map(async (c): Promise<[string, CheckResult]> => {
       const started = performance.now();
-      const signal = AbortSignal.timeout(this.timeoutMs);
+      // A plain timer, not AbortSignal.timeout(): that one is unref'd and would not keep a probe alive.
+      const timeout = new AbortController();
+      const timer = setTimeout(() => timeout.abort(new Error(`no answer within ${this.timeoutMs} ms`)), this.timeoutMs);
       try {
-        await untilAborted(c.check(signal), signal);
+        await untilAborted(c.check(timeout.signal), timeout.signal);
         return [c.name, { status: 'ok', ms: Math.round(performance.now() - started) }];
       } catch (err) {
-        const timedOut = signal.aborted;
-        const error = timedOut ? `no answer within ${this.timeoutMs} ms` : shortReason(err);
+        const error = timeout.signal.aborted ? `no answer within ${this.timeoutMs} ms` : shortReason(err);
         this.log.warn({ err, dependency: c.name }, 'readiness check failed');
         return [c.name, { status: 'failed', ms: Math.round(performance.now() - started), error }];
+      } finally {
+        clearTimeout(timer);
       }
     }));
     const checks = Object.fromEntries(results);

@@ -29,6 +29,9 @@ test('unsigned, forged and malformed tokens are refused with 401', async () => {
   }
   assert.equal(stack.connector.activities().length, 0, 'the bot sent nothing');
   assert.equal(await jobCount(stack.queue), 0);
+  const metrics = await (await fetch(`${stack.bot.url}/metrics`)).text();
+  assert.match(metrics, /^reportbot_bot_auth_rejected_total 5$/m, 'each refusal is counted');
+  assert.doesNotMatch(metrics, /^reportbot_bot_activities_total\{/m, 'and none counts as an accepted activity');
 });
 
 test('the health endpoint needs no token', async () => {

@@ -115,12 +115,17 @@ test('SIGTERM during a long run with a short grace: handed back, another runner 
 test('after SIGTERM a runner takes no new job, even with a free slot', async () => {
   const child = await runner({ SHUTDOWN_GRACE_MS: '120000', RUNNER_CONCURRENCY: '2' });
   const user = stack.connector.user();
-  await user.say(stack.endpoint, 'run slow-export tag=sd-notake rows=300000');
+  await user.say(stack.endpoint, 'run slow-export tag=sd-notake rows=1000000');
   await user.waitFor(cardStarting('Queued: Slow export'));
   await untilStarted('sd-notake', child);
 
   child.child.kill('SIGTERM');
   await child.waitForLog((l) => l.msg === 'no longer taking jobs; letting running ones finish');
+  // Draining: out of rotation, but alive (a liveness probe must not kill it during the grace period).
+  const ready = await fetch(`${child.opsUrl}/readyz`);
+  assert.equal(ready.status, 503);
+  assert.equal((await ready.json() as { reason?: string }).reason, 'shutting down');
+  assert.equal((await fetch(`${child.opsUrl}/healthz`)).status, 200);
   await user.say(stack.endpoint, 'run gl-accounts pcn=900101');
   const late = fact(callCard(await user.waitFor(cardStarting('Queued: Chart of accounts'))), 'Run id')!;
   assert.equal(await child.exited, 0, `exit code (stderr: ${child.stderr().slice(-500)})`);
