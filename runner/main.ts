@@ -1,6 +1,7 @@
 /**
- * Starts a runner process: config, Redis, catalog, connections, archive, mutex, the proactive sender
- * and the BullMQ worker. SIGTERM stops taking jobs, lets the running ones finish, closes everything.
+ * Starts a runner process: config, Redis, catalog, connections, archive, mutex, the proactive sender,
+ * the BullMQ worker, and the maintenance worker (daily history cleanup). SIGTERM stops taking jobs,
+ * lets the running ones finish, closes everything.
  */
 import { createAdapter } from '../bot/adapter.ts';
 import { ConversationStore } from '../bot/conversations.ts';
@@ -14,6 +15,7 @@ import { Mutex } from '../core/mutex.ts';
 import { createRedis, keys } from '../core/redis.ts';
 import { ChoiceCache } from '../core/choices.ts';
 import { choiceLoader, Connections } from './connectors/registry.ts';
+import { startMaintenance } from './maintenance.ts';
 import { createWorker, type Notifier } from './worker.ts';
 
 export interface RunningRunner {
@@ -32,12 +34,14 @@ export async function startRunner(config: Config, log: Logger, opts: { notifier?
   const mutex = new Mutex(redis, mutexPrefix);
   const notifier = opts.notifier ?? new ProactiveSender(config, createAdapter(config, log), new ConversationStore(redis, config.REDIS_PREFIX), log);
   const choices = new ChoiceCache(choiceLoader(connections));
+  const maintenance = await startMaintenance({ config, log, catalog, archive, redis }, workerRedis);
   const worker = createWorker({ config, log, catalog, connections, archive, mutex, redis, notifier, choices }, workerRedis);
   await worker.waitUntilReady();
   log.info({ queue: config.QUEUE_NAME, concurrency: config.RUNNER_CONCURRENCY, reports: [...catalog.reports.keys()] }, 'runner ready');
   return {
     async close() {
       await worker.close();
+      await maintenance.close();
       await connections.close();
       await Promise.allSettled([redis.quit(), workerRedis.quit()]);
     },

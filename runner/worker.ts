@@ -25,6 +25,7 @@ import { validateParams, type ParamValues } from '../core/params.ts';
 import { keys } from '../core/redis.ts';
 import type { Connections } from './connectors/registry.ts';
 import { ReportWorkbook } from './excel/writer.ts';
+import { recordRun } from './record.ts';
 import { runPipeline, type Progress } from './pipeline/run.ts';
 
 /** How the runner reaches the requester (bot/proactive.ts in production). */
@@ -103,7 +104,7 @@ export async function processJob(deps: RunnerDeps, job: Job<ReportJob, RunResult
     const final = permanent || job.attemptsMade + 1 >= (job.opts.attempts ?? 1);
     log.error({ err, final }, 'run failed');
     if (final) await notifyFailure(deps, data, report, params, err, runKey, log);
-    if (permanent) throw new UnrecoverableError(err instanceof Error ? err.message : String(err));
+    if (permanent) throw Object.assign(new UnrecoverableError(err instanceof Error ? err.message : String(err)), { cause: err });
     throw err;
   }
 }
@@ -184,9 +185,9 @@ async function notifyFailure(
   }
 }
 
-/** The BullMQ worker that runs report jobs. */
+/** The BullMQ worker that runs report jobs; each run is recorded in the history (run.json) once it is over. */
 export function createWorker(deps: RunnerDeps, connection: Redis): Worker<ReportJob, RunResult> {
-  const worker = new Worker<ReportJob, RunResult>(deps.config.QUEUE_NAME, (job, _token, signal) => processJob(deps, job, signal), {
+  const worker = new Worker<ReportJob, RunResult>(deps.config.QUEUE_NAME, (job, _token, signal) => recordRun(deps, job, signal, () => processJob(deps, job, signal)), {
     connection,
     prefix: deps.config.REDIS_PREFIX,
     concurrency: deps.config.RUNNER_CONCURRENCY,
