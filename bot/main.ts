@@ -1,4 +1,5 @@
 /** Starts the bot process: config, Redis, catalog, adapter, app, HTTP server; closes them on SIGTERM. */
+import { Archive } from '../core/archive.ts';
 import { loadCatalog } from '../core/catalog.ts';
 import { ChoiceCache } from '../core/choices.ts';
 import { choiceLoader, Connections } from '../runner/connectors/registry.ts';
@@ -29,7 +30,9 @@ export async function startBot(config: Config, log: Logger): Promise<RunningBot>
   // The bot reads data only for choice lists (e.g. the PCNs a form offers); it never runs a report.
   const connections = new Connections(config.connections);
   const choices = new ChoiceCache(choiceLoader(connections));
-  const app = createApp(adapter, { config, log, catalog, queue, conversations, redis, choices });
+  // The bot reads the archive only to hand out download links from the history.
+  const archive = config.BLOB_CONNECTION_STRING ? new Archive(config) : undefined;
+  const app = createApp(adapter, { config, log, catalog, queue, conversations, redis, choices, archive });
   const server = createServer(config, adapter, app, log);
   await new Promise<void>((resolve, reject) => {
     server.once('error', reject);
