@@ -49,7 +49,8 @@ export async function recordRun(
   const log = deps.log.child({ runId: data.runId, reportId: data.reportId });
   const runKey = keys(deps.config.REDIS_PREFIX).run(data.runId);
   const attempts = job.opts.attempts ?? 1;
-  await deps.redis.multi().hsetnx(runKey, 'startedAt', new Date().toISOString()).expire(runKey, RUN_HASH_TTL_SECONDS, 'NX').exec();
+  // The first attempt's start; later attempts leave it (and the hash's expiry, which the worker extends).
+  if (await deps.redis.hsetnx(runKey, 'startedAt', new Date().toISOString()) === 1) await deps.redis.expire(runKey, RUN_HASH_TTL_SECONDS);
 
   let result: RunResult;
   try {
