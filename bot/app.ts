@@ -9,6 +9,7 @@ import { Verbs } from '../cards/verbs.ts';
 import { keys } from '../core/redis.ts';
 import { requesterOf, type BotDeps } from './context.ts';
 import { sendHelp } from './handlers/help.ts';
+import { downloadAction, historyCommand, historyPageAction } from './handlers/history.ts';
 import { catalogAction, formAction, sendCatalog } from './handlers/reports.ts';
 import { runCommand, submitAction } from './handlers/run.ts';
 
@@ -51,6 +52,7 @@ export function createApp(adapter: TeamsAdapter, deps: BotDeps): Application<Tur
   app.message(/^\s*(help|\?|hi|hello)\s*$/i, (context) => sendHelp(context, deps));
   app.message(/^\s*(reports?|catalog|list)\s*$/i, (context) => sendCatalog(context, deps));
   app.message(/^\s*run\b/i, (context) => runCommand(context, deps, context.activity.text ?? ''));
+  app.message(/^\s*(history|my\s+reports|my\s+runs)(\s+all)?\s*$/i, (context) => historyCommand(context, deps, context.activity.text ?? ''));
   // Anything else gets help, never silence.
   app.activity(ActivityTypes.Message, async (context) => {
     if (!context.activity.text?.trim() && context.activity.value) {
@@ -63,6 +65,8 @@ export function createApp(adapter: TeamsAdapter, deps: BotDeps): Application<Tur
   app.adaptiveCards.actionExecute(Verbs.listReports, async (context) => catalogAction(context, deps));
   app.adaptiveCards.actionExecute(Verbs.openForm, async (context, _state, data: Record<string, unknown>) => formAction(context, deps, data));
   app.adaptiveCards.actionExecute(Verbs.submit, async (context, _state, data: Record<string, unknown>) => submitAction(context, deps, data));
+  app.adaptiveCards.actionExecute(Verbs.historyPage, async (context, _state, data: Record<string, unknown>) => historyPageAction(context, deps, data));
+  app.adaptiveCards.actionExecute(Verbs.download, async (context, _state, data: Record<string, unknown>) => downloadAction(context, deps, data));
 
   return app;
 }

@@ -2,6 +2,7 @@
 import type { Redis } from 'ioredis';
 import type { TurnContext } from 'botbuilder';
 import { mayRun } from '../core/access.ts';
+import type { Archive } from '../core/archive.ts';
 import type { Catalog, Report } from '../core/catalog.ts';
 import type { ChoiceCache } from '../core/choices.ts';
 import type { Config } from '../core/config.ts';
@@ -18,6 +19,8 @@ export interface BotDeps {
   conversations: ConversationStore;
   redis: Redis;
   choices: ChoiceCache;
+  /** The run archive, for download links from the history; absent when BLOB_CONNECTION_STRING is not set. */
+  archive?: Archive;
 }
 
 /** The reports this person may run: the catalog never shows the others. */

@@ -40,11 +40,13 @@ export async function startBot(config: Config, log: Logger): Promise<RunningBot>
   // The bot reads data only for choice lists (e.g. the PCNs a form offers); it never runs a report.
   const connections = new Connections(config.connections);
   const choices = new ChoiceCache(choiceLoader(connections));
-  const app = createApp(adapter, { config, log, catalog, queue, conversations, redis, choices });
-  // The bot needs the archive only when it is configured (it never writes to it); then it must answer.
+  // The bot reads the archive only to hand out download links from the history (it never writes to
+  // it); when it is configured, readiness checks it too.
+  const archive = config.BLOB_CONNECTION_STRING ? new Archive(config) : undefined;
+  const app = createApp(adapter, { config, log, catalog, queue, conversations, redis, choices, archive });
   const readiness = new Readiness([
     redisCheck(redis),
-    ...(config.BLOB_CONNECTION_STRING ? [blobCheck(new Archive(config))] : []),
+    ...(archive ? [blobCheck(archive)] : []),
     ...connectionChecks(connections),
   ], { timeoutMs: config.READINESS_TIMEOUT_MS, log });
   const unwatchQueue = watchQueue(queue);

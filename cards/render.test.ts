@@ -2,11 +2,12 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import type { Report } from '../core/catalog.ts';
 import { parameterSchema } from '../core/params.ts';
-import { catalogCard, errorCard, formatDuration, formCard, helpCard, queuedCard, resultCard } from './render.ts';
+import type { RunSummary } from '../core/history.ts';
+import { catalogCard, downloadCard, errorCard, formatDuration, formCard, helpCard, historyCard, queuedCard, resultCard } from './render.ts';
 import { Verbs } from './verbs.ts';
 
 const report = {
-  id: 'demo', title: 'Demo', description: 'A demo', category: 'Test', locks: [], access: { allow: ['*'] }, rules: [], timeout: 1000, steps: [], dir: '', sql: {},
+  id: 'demo', title: 'Demo', description: 'A demo', category: 'Test', locks: [], access: { allow: ['*'], shareRuns: false }, retentionDays: 90, rules: [], timeout: 1000, steps: [], dir: '', sql: {},
   output: { fileName: 'x.xlsx' },
   parameters: [
     { name: 'pcn', type: 'choice', choices: [{ value: '900101', title: 'Plant A' }] },
@@ -17,6 +18,34 @@ const report = {
     { name: 'detail', type: 'boolean' },
   ].map((p) => parameterSchema.parse(p)),
 } as Report;
+
+const succeeded: RunSummary = {
+  runId: 'r1', reportId: 'demo', reportTitle: 'Demo', params: { pcn: '900101', detail: true }, requestedBy: { aadObjectId: 'u1', name: 'Megan' },
+  requestedAt: '2026-03-01T08:00:00.123Z', finishedAt: '2026-03-01T08:00:05.000Z', status: 'succeeded', rows: 1234, durationMs: 4000,
+  checks: [{ name: 'Balanced', passed: true, violations: 0 }], file: { blobName: 'runs/demo/r1/x.xlsx', fileName: 'x.xlsx', bytes: 20_000 },
+};
+const failed: RunSummary = {
+  ...succeeded, runId: 'r2', status: 'failed', rows: undefined, file: undefined, checks: [], failure: { step: 'Load', message: 'The data source "warehouse" did not answer as expected.' },
+};
+
+test('history: status, when in the reader\'s time zone, parameters by label; Download only where a workbook exists', () => {
+  const card = historyCard({ scope: 'mine', page: { runs: [succeeded, failed], total: 12, page: 0, pages: 2, pageSize: 10 }, reports: new Map([['demo', report]]) });
+  const json = JSON.stringify(card);
+  assert.match(json, /Runs 1–2 of 12, newest first \(page 1 of 2\)/);
+  assert.match(json, /\{\{DATE\(2026-03-01T08:00:00Z, SHORT\)\}\} \{\{TIME\(2026-03-01T08:00:00Z\)\}\}/);
+  assert.match(json, /"title":"pcn","value":"Plant A"/, 'choice titles from the definition');
+  assert.doesNotMatch(json, /Requested by/, 'a person\'s own history does not name them on every run');
+  const containers = (card.body as { type: string; items?: unknown[] }[]).filter((e) => e.type === 'Container');
+  const actionsOf = (c: unknown) => {
+    const titles: string[] = [];
+    walk(c, (o) => { if (o.type === 'Action.Execute') titles.push(String(o.title)); });
+    return titles;
+  };
+  assert.deepEqual(actionsOf(containers[0]), ['Download', 'Re-run']);
+  assert.deepEqual(actionsOf(containers[1]), ['Re-run']);
+  assert.match(JSON.stringify(containers[1]), /"Failed step","value":"Load"/);
+  assert.deepEqual((card.actions as { title: string; data: unknown }[]).map((a) => [a.title, a.data]), [['Older', { page: 1, scope: 'mine' }]]);
+});
 
 function walk(node: unknown, visit: (o: Record<string, unknown>) => void): void {
   if (Array.isArray(node)) node.forEach((n) => walk(n, visit));
@@ -32,6 +61,9 @@ test('every Action.Execute verb a card can carry is one the bot handles; no ${} 
     queuedCard(report, 'r1', { pcn: '900101' }),
     resultCard(report, { pcn: '900101' }, { runId: 'r1', fileName: 'f.xlsx', rows: 3, durationMs: 10, downloadUrl: 'http://x', linkMinutes: 5 }),
     errorCard(report, 'r1', { pcn: '900101', detail: true }, { step: 'Load', message: 'failed' }),
+    historyCard({ scope: 'all', page: { runs: [succeeded, failed], total: 25, page: 1, pages: 3, pageSize: 10 }, reports: new Map([['demo', report]]) }),
+    historyCard({ scope: 'mine', page: { runs: [], total: 0, page: 0, pages: 1, pageSize: 10 }, reports: new Map() }),
+    downloadCard({ ...succeeded, file: succeeded.file! }, report, { url: 'http://x', minutes: 5 }, { page: 1, scope: 'mine' }),
   ];
   const handled = new Set<string>(Object.values(Verbs));
   for (const card of cards) {

@@ -5,8 +5,9 @@
 import { readFileSync } from 'node:fs';
 import * as ACData from 'adaptivecards-templating';
 import type { Report } from '../core/catalog.ts';
+import type { HistoryPage, RunStatus, RunSummary } from '../core/history.ts';
 import { choicesOf, defaultOf, describeParams, labelOf, type ParameterDef, type ParamValues, type ValidateOptions } from '../core/params.ts';
-import { PARAM_INPUT_PREFIX, Verbs } from './verbs.ts';
+import { PARAM_INPUT_PREFIX, Verbs, type HistoryScopeName } from './verbs.ts';
 
 export type AdaptiveCard = Record<string, unknown> & { type: 'AdaptiveCard' };
 
@@ -28,6 +29,7 @@ export const COMMANDS = [
   { usage: 'help', text: 'What I can do' },
   { usage: 'reports', text: 'The report catalog: pick one and fill in its form' },
   { usage: 'run report-id name=value …', text: 'Run a report straight from the chat, e.g. the example below' },
+  { usage: 'history', text: 'Your earlier runs, newest first: download or re-run them' },
 ] as const;
 
 export function helpCard(example: string): AdaptiveCard {
@@ -144,4 +146,96 @@ export function formatDuration(ms: number): string {
   if (s < 60) return `${s} s`;
   const m = Math.floor(s / 60);
   return s % 60 ? `${m} min ${s % 60} s` : `${m} min`;
+}
+
+const STATUS: Record<RunStatus, { text: string; color: string }> = {
+  succeeded: { text: 'Succeeded', color: 'Good' },
+  failed: { text: 'Failed', color: 'Attention' },
+  cancelled: { text: 'Cancelled', color: 'Warning' },
+};
+
+/** A time Teams shows in the reader's own time zone and locale (Adaptive Cards DATE/TIME functions). */
+function localTime(iso: string): string {
+  const t = new Date(iso).toISOString().replace(/\.\d{3}Z$/, 'Z');
+  return `{{DATE(${t}, SHORT)}} {{TIME(${t})}}`;
+}
+
+/** A run's parameters for people: labels and choice titles from the report, else as recorded. */
+function describeRun(run: Pick<RunSummary, 'params'>, report: Pick<Report, 'parameters'> | undefined) {
+  const params = run.params as ParamValues;
+  if (report) return describeParams(report.parameters, params);
+  return Object.entries(params).map(([name, v]) => ({ name, label: name, value: Array.isArray(v) ? v.join(', ') : String(v) }));
+}
+
+function formatBytes(bytes: number): string {
+  if (bytes < 1024) return `${bytes} B`;
+  if (bytes < 1024 * 1024) return `${Math.round(bytes / 1024)} KB`;
+  return `${(bytes / 1024 / 1024).toFixed(1)} MB`;
+}
+
+export interface HistoryView {
+  scope: HistoryScopeName;
+  page: HistoryPage;
+  /** The catalog, for parameter labels (a run of a report no longer defined shows raw values). */
+  reports: ReadonlyMap<string, Pick<Report, 'parameters'>>;
+}
+
+/**
+ * A page of runs, newest first: status, title, when, parameters, rows, and per run Download (when a
+ * workbook was archived) and Re-run (the same parameters through `report.submit`). Failed runs show
+ * the step and the message the requester was given. Newer/Older page through.
+ */
+export function historyCard(view: HistoryView): AdaptiveCard {
+  const { page, scope } = view;
+  const first = page.page * page.pageSize + 1;
+  const runs = page.runs.map((run) => {
+    const rows = run.rows === undefined ? '' : run.rows.toLocaleString('en-US');
+    const took = run.durationMs === undefined ? '' : ` · took ${formatDuration(run.durationMs)}`;
+    return {
+      runId: run.runId,
+      title: run.reportTitle,
+      status: STATUS[run.status].text,
+      statusColor: STATUS[run.status].color,
+      when: `${localTime(run.requestedAt)}${took}`,
+      params: describeRun(run, view.reports.get(run.reportId)),
+      requestedBy: scope === 'all' ? run.requestedBy.name || run.requestedBy.aadObjectId : '',
+      rows,
+      checks: checksSummary(run.checks),
+      failedStep: run.failure?.step ?? '',
+      failure: run.failure?.message ?? '',
+      download: run.file !== undefined,
+      downloadData: { runId: run.runId, reportId: run.reportId, page: page.page, scope },
+      rerun: rerunData(run.reportId, run.params as ParamValues),
+    };
+  });
+  return render('history', {
+    heading: scope === 'all' ? 'Everyone\'s runs' : 'Your runs',
+    summary: page.total === 0 ? 'Newest first.'
+      : `Runs ${first}–${first + page.runs.length - 1} of ${page.total}, newest first (page ${page.page + 1} of ${page.pages}).`,
+    empty: page.total === 0 ? (scope === 'all' ? 'Nobody has run a report yet.' : 'You have not run any reports yet. Type **reports** to pick one.') : '',
+    runs,
+    newer: page.page > 0,
+    older: page.page + 1 < page.pages,
+    newerData: { page: page.page - 1, scope },
+    olderData: { page: page.page + 1, scope },
+  });
+}
+
+/** The answer to Download: a fresh link to the run's workbook, and the way back to the history page. */
+export function downloadCard(
+  run: RunSummary & { file: NonNullable<RunSummary['file']> }, report: Pick<Report, 'parameters'> | undefined,
+  link: { url: string; minutes: number }, back: { page: number; scope: HistoryScopeName },
+): AdaptiveCard {
+  return render('download', {
+    title: run.reportTitle,
+    runId: run.runId,
+    fileName: run.file.fileName,
+    size: formatBytes(run.file.bytes),
+    rows: run.rows === undefined ? '' : run.rows.toLocaleString('en-US'),
+    when: localTime(run.requestedAt),
+    params: describeRun(run, report),
+    downloadUrl: link.url,
+    linkMinutes: link.minutes,
+    back,
+  });
 }

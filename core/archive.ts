@@ -3,11 +3,26 @@
  * `runs/<reportId>/<runId>/<file>`. Download links are short-lived, read-only SAS URLs.
  */
 import {
-  BlobSASPermissions, BlobServiceClient, type ContainerClient,
+  BlobSASPermissions, BlobServiceClient, RestError, type ContainerClient,
 } from '@azure/storage-blob';
 import { ConfigError, type Config } from './config.ts';
 
 export const XLSX_TYPE = 'application/vnd.openxmlformats-officedocument.spreadsheetml.sheet';
+
+/** One blob of a run folder, as a listing returns it. */
+export interface ArchivedBlob {
+  name: string;
+  bytes: number;
+  lastModified: Date;
+  metadata: Record<string, string>;
+}
+
+/** A run's folder `runs/<reportId>/<runId>/` and the blobs in it. */
+export interface RunFolder {
+  reportId: string;
+  runId: string;
+  blobs: ArchivedBlob[];
+}
 
 export class Archive {
   private readonly container: ContainerClient;
@@ -24,6 +39,11 @@ export class Archive {
   /** Where a run's files go. */
   static blobName(reportId: string, runId: string, fileName: string): string {
     return `runs/${reportId}/${runId}/${fileName}`;
+  }
+
+  /** The folder of a run: every blob of the run starts with it. */
+  static runFolder(reportId: string, runId: string): string {
+    return `runs/${reportId}/${runId}/`;
   }
 
   /** Create the container on first use (idempotent). */
@@ -52,6 +72,77 @@ export class Archive {
     });
   }
 
+  /** Upload a JSON document, replacing any blob of that name (so rewriting it is idempotent). */
+  async uploadJson(blobName: string, value: unknown, metadata: Record<string, string> = {}): Promise<void> {
+    await this.ensureContainer();
+    const body = Buffer.from(`${JSON.stringify(value, null, 2)}\n`);
+    await this.container.getBlockBlobClient(blobName).upload(body, body.length, {
+      blobHTTPHeaders: { blobContentType: 'application/json' },
+      metadata,
+    });
+  }
+
+  /** A JSON blob parsed, or undefined when there is no such blob. Invalid JSON throws. */
+  async readJson(blobName: string): Promise<unknown> {
+    try {
+      const body = await this.container.getBlobClient(blobName).downloadToBuffer();
+      return JSON.parse(body.toString('utf8')) as unknown;
+    } catch (err) {
+      if (isNotFound(err)) return undefined;
+      throw err;
+    }
+  }
+
+  /** The size of a blob in bytes, or undefined when there is no such blob. */
+  async size(blobName: string): Promise<number | undefined> {
+    try {
+      return (await this.container.getBlobClient(blobName).getProperties()).contentLength;
+    } catch (err) {
+      if (isNotFound(err)) return undefined;
+      throw err;
+    }
+  }
+
+  /**
+   * Every run folder under `runs/`, one at a time with its blobs (sizes, dates, metadata). Blob
+   * listings come in name order, so a folder's blobs arrive together and nothing is held in memory
+   * beyond one folder.
+   */
+  async *runFolders(): AsyncGenerator<RunFolder> {
+    await this.ensureContainer();
+    let current: RunFolder | undefined;
+    for await (const item of this.container.listBlobsFlat({ prefix: 'runs/', includeMetadata: true })) {
+      const [, reportId, runId] = item.name.split('/');
+      if (!reportId || !runId) continue;
+      if (current && (current.reportId !== reportId || current.runId !== runId)) {
+        yield current;
+        current = undefined;
+      }
+      current ??= { reportId, runId, blobs: [] };
+      current.blobs.push({
+        name: item.name,
+        bytes: item.properties.contentLength ?? 0,
+        lastModified: item.properties.lastModified,
+        metadata: item.metadata ?? {},
+      });
+    }
+    if (current) yield current;
+  }
+
+  /** Delete every blob of a run's folder. Returns what went, so the caller can log it. */
+  async deleteRun(reportId: string, runId: string): Promise<{ blobs: number; bytes: number }> {
+    let blobs = 0;
+    let bytes = 0;
+    for await (const item of this.container.listBlobsFlat({ prefix: Archive.runFolder(reportId, runId) })) {
+      const deleted = await this.container.getBlobClient(item.name).deleteIfExists();
+      if (deleted.succeeded) {
+        blobs++;
+        bytes += item.properties.contentLength ?? 0;
+      }
+    }
+    return { blobs, bytes };
+  }
+
   /** Copy a blob to a local file. */
   async downloadToFile(blobName: string, path: string): Promise<void> {
     await this.container.getBlobClient(blobName).downloadToFile(path);
@@ -67,4 +158,8 @@ export class Archive {
       contentDisposition: `attachment; filename="${fileName.replace(/["\\\r\n]/g, '_')}"`,
     });
   }
+}
+
+function isNotFound(err: unknown): boolean {
+  return err instanceof RestError && err.statusCode === 404;
 }

@@ -84,16 +84,27 @@ const stepSchema = z.discriminatedUnion('type', [
   }).strict(),
 ]);
 
+/** How long runs are kept when a report does not say (`retentionDays`). */
+export const DEFAULT_RETENTION_DAYS = 90;
+
 /** The report.yaml format. */
 export const reportSchema = z.object({
   id: z.string().regex(/^[a-z0-9][a-z0-9-]*$/, 'must be lower-case letters, digits and dashes'),
   title: z.string().min(1),
   description: z.string().default(''),
   category: z.string().default('General'),
-  /** Who may run it: `*`, a UPN/email, `@domain.com`, or an Entra object id. */
-  access: z.object({ allow: z.array(z.string().min(1)).min(1) }).strict().default({ allow: ['*'] }),
+  /**
+   * Who may run it: `*`, a UPN/email, `@domain.com`, or an Entra object id. `shareRuns: true` lets
+   * everyone `allow` admits download any run of this report from its archive, not only the requester.
+   */
+  access: z.object({
+    allow: z.array(z.string().min(1)).min(1),
+    shareRuns: z.boolean().default(false),
+  }).strict().default({ allow: ['*'], shareRuns: false }),
   locks: z.array(z.string().regex(/^[a-z0-9-]+$/)).default([]),
   timeout: duration.default(3_600_000),
+  /** Days a run (workbook and run.json) stays in the archive and in `history`; then the daily cleanup deletes it. */
+  retentionDays: z.number().int().min(1).max(36_500).default(DEFAULT_RETENTION_DAYS),
   parameters: z.array(parameterSchema).default([]),
   rules: z.array(ruleSchema).default([]),
   steps: z.array(stepSchema).min(1),

@@ -11,6 +11,8 @@ test('defaults: local mode on loopback, warehouse connection, frozen', () => {
   assert.equal(c.localMode, true);
   assert.equal(c.host, '127.0.0.1');
   assert.deepEqual(c.connections, { warehouse: 'sqlite:.data/warehouse.sqlite' });
+  assert.equal(c.CLEANUP_CRON, '30 2 * * *');
+  assert.equal(parseConfig({ ...base, CLEANUP_TIME_ZONE: 'America/Detroit' }).CLEANUP_TIME_ZONE, 'America/Detroit');
   assert.ok(Object.isFrozen(c));
 });
 
@@ -20,6 +22,8 @@ test('a bad value names the variable', () => {
   assert.throws(() => parseConfig({ ...base, REDIS_URL: 'http://x' }), /REDIS_URL/);
   assert.throws(() => parseConfig({ ...base, BOT_ID: 'abc' }), /BOT_PASSWORD: is required when BOT_ID is set/);
   assert.throws(() => parseConfig({ ...base, BOT_ID: 'abc', BOT_PASSWORD: 'p', BOT_TYPE: 'SingleTenant' }), /BOT_TENANT_ID/);
+  assert.throws(() => parseConfig({ ...base, CLEANUP_CRON: 'daily' }), /CLEANUP_CRON: must be a cron pattern/);
+  assert.throws(() => parseConfig({ ...base, CLEANUP_TIME_ZONE: 'Mars/Olympus' }), /CLEANUP_TIME_ZONE: must be an IANA time zone/);
 });
 
 test('with an app id, auth is on and the server listens on all interfaces', () => {

@@ -7,6 +7,15 @@ import { z } from 'zod/v4';
 
 const port = z.coerce.number().int().min(0).max(65535);
 const positiveInt = z.coerce.number().int().positive();
+function isTimeZone(tz: string): boolean {
+  try {
+    new Intl.DateTimeFormat('en-US', { timeZone: tz });
+    return true;
+  } catch {
+    return false;
+  }
+}
+
 const optionalString = z.string().trim().transform((s) => (s === '' ? undefined : s)).optional();
 /** An empty value means unset (a blank line in an env file must not switch a listener on). */
 const optionalPort = z.preprocess((v) => (typeof v === 'string' && v.trim() === '' ? undefined : v), port.optional());
@@ -63,6 +72,10 @@ export const configSchema = z.object({
   ADMIN_BOARD_PASSWORD: optionalString,
   /** true: the board shows jobs but cannot retry, remove or clean them. */
   ADMIN_BOARD_READONLY: z.stringbool().default(true),
+  /** When the runners delete runs past their report's retentionDays: a cron pattern (5 or 6 fields). */
+  CLEANUP_CRON: z.string().trim().regex(/^\S+(\s+\S+){4,5}$/, 'must be a cron pattern with 5 or 6 fields, e.g. "30 2 * * *"').default('30 2 * * *'),
+  /** The IANA time zone CLEANUP_CRON is read in. */
+  CLEANUP_TIME_ZONE: z.string().refine(isTimeZone, 'must be an IANA time zone such as UTC or Europe/Berlin').default('UTC'),
 
   /** The bot's public base URL (scheme + host), e.g. https://reportbot.contoso.com: links and Outlook actions point here. */
   PUBLIC_BASE_URL: z.url({ protocol: /^https?$/ }).optional(),

@@ -26,6 +26,16 @@ export function keys(prefix: string) {
      * neither the workbook nor a delivery that succeeded.
      */
     run: (runId: string) => `${prefix}:run:${runId}`,
+    /**
+     * The history index, rebuilt from the run.json manifests in Blob Storage (the source of truth):
+     * one sorted set of run ids per requester and one for everyone (score = requestedAt in ms), and
+     * a RunSummary JSON per run. Everything under `history:` belongs to it (a rebuild scans it).
+     */
+    historyByUser: (aadObjectId: string) => `${prefix}:history:user:${aadObjectId}`,
+    historyAll: () => `${prefix}:history:all`,
+    historyRun: (runId: string) => `${prefix}:history:run:${runId}`,
+    /** Pattern matching every history index key (SCAN MATCH). */
+    historyPattern: () => `${prefix}:history:*`,
     /** A report mutex (redlock resource). */
     mutex: (resource: string) => `${prefix}:mutex:${resource}`,
   };

@@ -1,6 +1,7 @@
 /**
  * Starts a runner process: config, Redis, catalog, connections, archive, mutex, the proactive sender,
- * the ops endpoint (RUNNER_PORT: /healthz, /readyz, /metrics) and the BullMQ worker.
+ * the ops endpoint (RUNNER_PORT: /healthz, /readyz, /metrics), the BullMQ worker and the maintenance
+ * worker (daily history cleanup).
  *
  * SIGTERM (core/lifecycle.ts calls close()): /readyz turns 503, the worker stops taking jobs, runs
  * still waiting for their mutex go back to the queue at once, running ones get SHUTDOWN_GRACE_MS to
@@ -23,6 +24,7 @@ import { createRedis, keys } from '../core/redis.ts';
 import { ChoiceCache } from '../core/choices.ts';
 import { choiceLoader, Connections } from './connectors/registry.ts';
 import { startOpsServer } from './ops.ts';
+import { startMaintenance } from './maintenance.ts';
 import { createWorker, type Notifier } from './worker.ts';
 
 export interface RunningRunner {
@@ -58,6 +60,7 @@ export async function startRunner(config: Config, log: Logger, opts: { notifier?
   const choices = new ChoiceCache(choiceLoader(connections));
   const draining = new AbortController();
   const stopping = new AbortController();
+  const maintenance = await startMaintenance({ config, log, catalog, archive, redis }, workerRedis);
   const worker = createWorker({
     config, log, catalog, connections, archive, mutex, redis, notifier, choices, draining: draining.signal, stopping: stopping.signal,
   }, workerRedis);
@@ -78,6 +81,7 @@ export async function startRunner(config: Config, log: Logger, opts: { notifier?
           stopping.abort(new ShutdownError());
           await drained;
         }
+        await maintenance.close();
         unwatchQueue();
         await queue.close().catch(() => {});
         await connections.close();

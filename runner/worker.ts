@@ -31,6 +31,7 @@ import { validateParams, type ParamValues } from '../core/params.ts';
 import { keys } from '../core/redis.ts';
 import type { Connections } from './connectors/registry.ts';
 import { ReportWorkbook } from './excel/writer.ts';
+import { recordRun as recordInHistory } from './record.ts';
 import { runPipeline, type Progress } from './pipeline/run.ts';
 
 /** How the runner reaches the requester (bot/proactive.ts in production). */
@@ -135,7 +136,7 @@ export async function processJob(deps: RunnerDeps, job: Job<ReportJob, RunResult
     log.error({ err, final }, 'run failed');
     finished(cancelled ? 'cancelled' : final ? 'failed' : 'retrying');
     if (final) await notifyFailure(deps, data, report, params, err, runKey, log);
-    if (permanent) throw new UnrecoverableError(err instanceof Error ? err.message : String(err));
+    if (permanent) throw Object.assign(new UnrecoverableError(err instanceof Error ? err.message : String(err)), { cause: err });
     throw err;
   }
 }
@@ -222,16 +223,16 @@ async function notifyFailure(
 }
 
 /**
- * The BullMQ worker that runs report jobs. A run stopped by shutdown is moved back to the wait list
- * (at its head) and the processor throws BullMQ's WaitingError, so the worker neither completes nor
- * fails it.
+ * The BullMQ worker that runs report jobs. Each run is recorded in the history (run.json) once it is
+ * over. A run stopped by shutdown is not over: it is moved back to the wait list (at its head) and the
+ * processor throws BullMQ's WaitingError, so the worker neither completes nor fails it.
  */
 export function createWorker(deps: RunnerDeps, connection: Redis): Worker<ReportJob, RunResult> {
   const { stopping } = deps;
   const processor = async (job: Job<ReportJob, RunResult>, token: string | undefined, signal?: AbortSignal): Promise<RunResult> => {
     const runSignal = stopping && signal ? AbortSignal.any([signal, stopping]) : (stopping ?? signal);
     try {
-      return await processJob(deps, job, runSignal);
+      return await recordInHistory(deps, job, runSignal, () => processJob(deps, job, runSignal));
     } catch (err) {
       if (!(err instanceof ShutdownError)) throw err;
       await handBack(job, token, deps.log);
