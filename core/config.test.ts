@@ -39,3 +39,10 @@ test('connection URLs lose their passwords before they are logged', async () => 
   assert.equal(redactUrl('mssql://user:p%40ss@db/x'), 'mssql://user:***@db/x');
   assert.equal(redactUrl('AccountName=a;AccountKey=abc==;BlobEndpoint=x'), 'AccountName=a;AccountKey=***;BlobEndpoint=x');
 });
+
+test('Outlook actions: Office 365 signing keys by default; a bad key set URL names the variable', () => {
+  const c = parseConfig(base);
+  assert.equal(c.ACTIONS_JWKS_URL, 'https://substrate.office.com/sts/common/discovery/keys');
+  assert.equal(c.ACTIONABLE_ORIGINATOR, undefined);
+  assert.throws(() => parseConfig({ ...base, ACTIONS_JWKS_URL: 'ftp://keys' }), /ACTIONS_JWKS_URL/);
+});

@@ -26,6 +26,12 @@ export function keys(prefix: string) {
      * neither the workbook nor a delivery that succeeded.
      */
     run: (runId: string) => `${prefix}:run:${runId}`,
+    /**
+     * Set for a while after a person's Outlook "Re-run" of `runId` was queued (JSON: the new run), so
+     * a retried or repeated click answers with that run instead of queueing another. `request` is a
+     * digest of the report and parameters asked for.
+     */
+    emailRerun: (runId: string, performerId: string, request: string) => `${prefix}:action:rerun:${runId}:${performerId}:${request}`,
     /** A report mutex (redlock resource). */
     mutex: (resource: string) => `${prefix}:mutex:${resource}`,
   };
