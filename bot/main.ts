@@ -29,15 +29,19 @@ export async function startBot(config: Config, log: Logger): Promise<RunningBot>
   // The bot reads data only for choice lists (e.g. the PCNs a form offers); it never runs a report.
   const connections = new Connections(config.connections);
   const choices = new ChoiceCache(choiceLoader(connections));
-  const app = createApp(adapter, { config, log, catalog, queue, conversations, redis, choices });
-  const server = createServer(config, adapter, app, log);
+  const deps = { config, log, catalog, queue, conversations, redis, choices };
+  const app = createApp(adapter, deps);
+  const server = createServer(config, adapter, app, log, deps);
   await new Promise<void>((resolve, reject) => {
     server.once('error', reject);
     server.listen(config.PORT, config.host, () => resolve());
   });
   const address = server.address();
   const url = `http://${config.host === '0.0.0.0' ? '127.0.0.1' : config.host}:${address.port}`;
-  log.info({ endpoint: `${url}/api/messages`, reports: [...catalog.reports.keys()], auth: config.localMode ? 'off (local mode)' : 'on' }, 'bot listening');
+  log.info({
+    endpoint: `${url}/api/messages`, reports: [...catalog.reports.keys()], auth: config.localMode ? 'off (local mode)' : 'on',
+    outlookActions: config.PUBLIC_BASE_URL && config.MAIL_SENDER ? `${url}/api/actions/<verb>` : 'off (needs PUBLIC_BASE_URL and MAIL_SENDER)',
+  }, 'bot listening');
   return {
     url,
     async close() {
