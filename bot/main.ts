@@ -43,21 +43,25 @@ export async function startBot(config: Config, log: Logger): Promise<RunningBot>
   // The bot reads the archive only to hand out download links from the history (it never writes to
   // it); when it is configured, readiness checks it too.
   const archive = config.BLOB_CONNECTION_STRING ? new Archive(config) : undefined;
-  const app = createApp(adapter, { config, log, catalog, queue, conversations, redis, choices, archive });
+  const deps = { config, log, catalog, queue, conversations, redis, choices, archive };
+  const app = createApp(adapter, deps);
   const readiness = new Readiness([
     redisCheck(redis),
     ...(archive ? [blobCheck(archive)] : []),
     ...connectionChecks(connections),
   ], { timeoutMs: config.READINESS_TIMEOUT_MS, log });
   const unwatchQueue = watchQueue(queue);
-  const server = createServer(config, adapter, app, log, { readiness });
+  const server = createServer(config, adapter, app, log, deps, { readiness });
   await new Promise<void>((resolve, reject) => {
     server.once('error', reject);
     server.listen(config.PORT, config.host, () => resolve());
   });
   const address = server.address();
   const url = `http://${config.host === '0.0.0.0' ? '127.0.0.1' : config.host}:${address.port}`;
-  log.info({ endpoint: `${url}/api/messages`, reports: [...catalog.reports.keys()], auth: config.localMode ? 'off (local mode)' : 'on' }, 'bot listening');
+  log.info({
+    endpoint: `${url}/api/messages`, reports: [...catalog.reports.keys()], auth: config.localMode ? 'off (local mode)' : 'on',
+    outlookActions: config.PUBLIC_BASE_URL && config.MAIL_SENDER ? `${url}/api/actions/<verb>` : 'off (needs PUBLIC_BASE_URL and MAIL_SENDER)',
+  }, 'bot listening');
   const admin = await startAdminBoard(config, queue, log).catch(async (err: unknown) => {
     await closeHttpServer(server.server, 0);
     throw err;

@@ -1,7 +1,8 @@
 /**
- * The bot's HTTP server (restify): POST /api/messages for the Bot Framework, and for operations
- * GET /healthz (alive), GET /readyz (dependencies reachable, else 503 naming them), GET /metrics
- * (Prometheus). Built here, started by bot/main.ts, mounted by tests on a random port.
+ * The bot's HTTP server (restify): POST /api/messages for the Bot Framework, POST /api/actions/<verb>
+ * for Outlook actionable messages (when configured), and for operations GET /healthz (alive),
+ * GET /readyz (dependencies reachable, else 503 naming them), GET /metrics (Prometheus).
+ * Built here, started by bot/main.ts, mounted by tests on a random port.
  */
 import restify from 'restify';
 import type { Application, TeamsAdapter, TurnState } from '@microsoft/teams-ai';
@@ -9,17 +10,22 @@ import type { Config } from '../core/config.ts';
 import type { Readiness } from '../core/health.ts';
 import type { Logger } from '../core/logger.ts';
 import { recordActivity, recordAuthRejected, renderMetrics } from '../core/metrics.ts';
+import { mountActions } from './actions.ts';
+import type { BotDeps } from './context.ts';
 
 /** What the operations endpoints need from the process. */
 export interface ServerOps {
   readiness: Readiness;
 }
 
-export function createServer(config: Config, adapter: TeamsAdapter, app: Application<TurnState>, log: Logger, ops: ServerOps): restify.Server {
+export function createServer(
+  config: Config, adapter: TeamsAdapter, app: Application<TurnState>, log: Logger, deps: BotDeps, ops: ServerOps,
+): restify.Server {
   const server = restify.createServer({ name: 'report-bot', handleUncaughtExceptions: false });
-  server.use(restify.plugins.bodyParser({ maxBodySize: config.MAX_BODY_BYTES, mapParams: false, rejectUnknown: true }));
+  // Per route, not server.use(): the actions endpoint must verify its token before any body is read.
+  const bodyParser = restify.plugins.bodyParser({ maxBodySize: config.MAX_BODY_BYTES, mapParams: false, rejectUnknown: true });
 
-  server.post('/api/messages', async (req, res) => {
+  server.post('/api/messages', bodyParser, async (req, res) => {
     const body = req.body as unknown;
     if (!body || typeof body !== 'object' || Array.isArray(body) || typeof (body as { type?: unknown }).type !== 'string') {
       res.send(400, { error: { code: 'BadRequest', message: 'the body must be a Bot Framework activity (a JSON object with a "type")' } });
@@ -30,6 +36,8 @@ export function createServer(config: Config, adapter: TeamsAdapter, app: Applica
     if (res.statusCode === 401 || res.statusCode === 403) recordAuthRejected();
     else recordActivity((body as { type: string }).type);
   });
+
+  mountActions(server, deps);
 
   server.get('/healthz', async (_req, res) => {
     res.send(200, { status: 'ok' });

@@ -239,3 +239,41 @@ export function downloadCard(
     back,
   });
 }
+
+/** What the refreshed Outlook card says about a Re-run that was queued from a report email. */
+export interface EmailRerunSummary {
+  /** The new run. */
+  runId: string;
+  /** The run whose email held the Re-run button. */
+  rerunOf: string;
+  title: string;
+  /** The email address of the person who clicked (from the action token). */
+  performer: string;
+  params: { label: string; value: string }[];
+  /** True when the result also goes to the person's Teams chat with the bot. */
+  teams: boolean;
+  /** The provider id Outlook requires on actionable cards (ACTIONABLE_ORIGINATOR). */
+  originator?: string;
+  /** "Open in Teams" link, if the bot has an app id. */
+  teamsUrl?: string;
+}
+
+/** The card that replaces an email's card after its Re-run was queued (an Outlook refresh card). */
+export function emailRerunCard(s: EmailRerunSummary): AdaptiveCard {
+  const card = render('email-action', {
+    ...s,
+    originator: s.originator ?? '',
+    teamsUrl: s.teamsUrl ?? '',
+    delivery: s.teams
+      ? 'The Excel file will be emailed to you and sent to your chat with the bot in Teams when it is ready.'
+      : 'The Excel file will be emailed to you when it is ready.',
+  });
+  // Templates cannot leave a property out; a card without a provider id must not carry "originator": "".
+  if (card.originator === '') delete card.originator;
+  return card;
+}
+
+/** Teams deep link that opens the personal chat with the bot (`28:` marks a bot id). */
+export function teamsChatUrl(botAppId: string): string {
+  return `https://teams.microsoft.com/l/chat/0/0?users=${encodeURIComponent(`28:${botAppId}`)}`;
+}

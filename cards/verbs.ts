@@ -23,3 +23,28 @@ export type HistoryScopeName = 'mine' | 'all';
 
 /** Card inputs for parameters are named `param.<name>`, so they never collide with action data. */
 export const PARAM_INPUT_PREFIX = 'param.';
+
+/**
+ * Outlook actionable-message verbs: an email card's Action.Http POSTs to `emailActionUrl(base, verb)`,
+ * answered by bot/actions.ts. The performer comes from Outlook's token, never from the body.
+ */
+export const EmailActions = {
+  /** Queue the same report again for the person who clicked. body: {@link RerunActionBody} (JSON). */
+  rerun: 'rerun',
+} as const;
+
+export type EmailActionVerb = (typeof EmailActions)[keyof typeof EmailActions];
+
+/** The JSON body of an {@link EmailActions.rerun} action. */
+export interface RerunActionBody {
+  /** The run whose email holds the button. */
+  runId: string;
+  reportId: string;
+  /** That run's parameters, as its job carried them. */
+  params: Record<string, unknown>;
+}
+
+/** Where an email card's Action.Http points: `<PUBLIC_BASE_URL>/api/actions/<verb>`. */
+export function emailActionUrl(publicBaseUrl: string, verb: EmailActionVerb): string {
+  return `${publicBaseUrl.replace(/\/+$/, '')}/api/actions/${verb}`;
+}

@@ -63,3 +63,10 @@ test('operations settings: defaults, and the admin view only with a password', (
   assert.throws(() => parseConfig({ ...base, RUNNER_PORT: '70000' }), /RUNNER_PORT/);
   assert.throws(() => parseConfig({ ...base, SHUTDOWN_GRACE_MS: '-1' }), /SHUTDOWN_GRACE_MS/);
 });
+
+test('Outlook actions: Office 365 signing keys by default; a bad key set URL names the variable', () => {
+  const c = parseConfig(base);
+  assert.equal(c.ACTIONS_JWKS_URL, 'https://substrate.office.com/sts/common/discovery/keys');
+  assert.equal(c.ACTIONABLE_ORIGINATOR, undefined);
+  assert.throws(() => parseConfig({ ...base, ACTIONS_JWKS_URL: 'ftp://keys' }), /ACTIONS_JWKS_URL/);
+});

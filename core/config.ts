@@ -81,6 +81,13 @@ export const configSchema = z.object({
   PUBLIC_BASE_URL: z.url({ protocol: /^https?$/ }).optional(),
   /** The mailbox reports are emailed from (Graph sendMail), and the only `sender` Outlook action tokens may carry. */
   MAIL_SENDER: z.email().optional(),
+  /**
+   * Where Outlook's actionable-message token signing keys are published (a JWKS). Office 365's by
+   * default; tests point it at a key set they serve themselves.
+   */
+  ACTIONS_JWKS_URL: z.url({ protocol: /^https?$/ }).default('https://substrate.office.com/sts/common/discovery/keys'),
+  /** Provider id from the Actionable Email Developer Dashboard: the `originator` of every Outlook card we send. */
+  ACTIONABLE_ORIGINATOR: optionalString,
   /** Entra object ids (comma-separated) of people who may see and cancel everyone's runs. */
   ADMIN_USERS: z.string().default('').transform((s) => s.split(',').map((x) => x.trim()).filter(Boolean)),
 });

@@ -36,6 +36,12 @@ export function keys(prefix: string) {
     historyRun: (runId: string) => `${prefix}:history:run:${runId}`,
     /** Pattern matching every history index key (SCAN MATCH). */
     historyPattern: () => `${prefix}:history:*`,
+    /**
+     * Set for a while after a person's Outlook "Re-run" of `runId` was queued (JSON: the new run), so
+     * a retried or repeated click answers with that run instead of queueing another. `request` is a
+     * digest of the report and parameters asked for.
+     */
+    emailRerun: (runId: string, performerId: string, request: string) => `${prefix}:action:rerun:${runId}:${performerId}:${request}`,
     /** A report mutex (redlock resource). */
     mutex: (resource: string) => `${prefix}:mutex:${resource}`,
   };
