@@ -289,34 +289,37 @@ resource containerEnv 'Microsoft.App/managedEnvironments@2024-03-01' = {
 
 var botFqdn = '${botAppName}.${containerEnv.properties.defaultDomain}'
 
+// Built from the vault's name rather than its runtime properties, so the lambdas below stay plain.
+var vaultSecretsUrl = 'https://${keyVault.name}${environment().suffixes.keyvaultDns}/secrets/'
+
 // Every variable the bot and the runner read: template-owned, plain, and Key Vault references.
-var containerSecrets = concat(
-  map(items(platformSecrets), p => {
-    name: p.value
-    keyVaultUrl: '${keyVault.properties.vaultUri}secrets/${p.value}'
+// (Each piece on its own, so no function call spans several lines.)
+var platformSecretRefs = map(items(platformSecrets), p => {
+  name: p.value
+  keyVaultUrl: '${vaultSecretsUrl}${p.value}'
+  identity: identity.id
+})
+var redisPasswordRef = [
+  {
+    name: 'redis-password'
+    keyVaultUrl: '${vaultSecretsUrl}redis-password'
     identity: identity.id
-  }),
-  [
-    {
-      name: 'redis-password'
-      keyVaultUrl: '${keyVault.properties.vaultUri}secrets/redis-password'
-      identity: identity.id
-    }
-  ],
-  map(secretSettings, s => {
-    name: toLower(replace(s.key, '_', '-'))
-    keyVaultUrl: '${keyVault.properties.vaultUri}secrets/${toLower(replace(s.key, '_', '-'))}'
-    identity: identity.id
-  })
-)
-var containerEnvVars = concat(
-  map(items(platformSettings), p => { name: p.key, value: p.value }),
-  // PUBLIC_BASE_URL defaults to the bot's own HTTPS address; set it in the env file for a custom domain.
-  empty(appSettings.?PUBLIC_BASE_URL ?? '') ? [ { name: 'PUBLIC_BASE_URL', value: 'https://${botFqdn}' } ] : [],
-  map(plainSettings, s => { name: s.key, value: string(s.value) }),
-  map(items(platformSecrets), p => { name: p.key, secretRef: p.value }),
-  map(secretSettings, s => { name: s.key, secretRef: toLower(replace(s.key, '_', '-')) })
-)
+  }
+]
+var appSecretRefs = map(secretSettings, s => {
+  name: toLower(replace(s.key, '_', '-'))
+  keyVaultUrl: '${vaultSecretsUrl}${toLower(replace(s.key, '_', '-'))}'
+  identity: identity.id
+})
+var containerSecrets = concat(platformSecretRefs, redisPasswordRef, appSecretRefs)
+
+var platformEnv = map(items(platformSettings), p => { name: p.key, value: p.value })
+// PUBLIC_BASE_URL defaults to the bot's own HTTPS address; set it in the env file for a custom domain.
+var publicBaseUrlEnv = empty(appSettings.?PUBLIC_BASE_URL ?? '') ? [ { name: 'PUBLIC_BASE_URL', value: 'https://${botFqdn}' } ] : []
+var plainEnv = map(plainSettings, s => { name: s.key, value: string(s.value) })
+var platformSecretEnv = map(items(platformSecrets), p => { name: p.key, secretRef: p.value })
+var appSecretEnv = map(secretSettings, s => { name: s.key, secretRef: toLower(replace(s.key, '_', '-')) })
+var containerEnvVars = concat(platformEnv, publicBaseUrlEnv, plainEnv, platformSecretEnv, appSecretEnv)
 
 resource botApp 'Microsoft.App/containerApps@2024-03-01' = {
   name: botAppName
