@@ -83,6 +83,9 @@ test('settings come from the env file by their own names, secrets only from SECR
   // The toolkit writes the template's outputs to env/.env.dev: they must be declared there.
   const dev = readEnvFile('env/.env.dev');
   for (const o of bicepOutputs(TEMPLATE)) assert.ok(dev.values.has(o), `output ${o} is not listed in env/.env.dev`);
+  // env/.env.dev names what the template sets itself, and only that.
+  const platform = [...bicepObjectVar(TEMPLATE, 'platformSettings').keys(), ...bicepObjectVar(TEMPLATE, 'platformSecrets').keys()];
+  assert.deepEqual([...dev.provided].sort(), platform.sort(), 'the "# provided by infra/azure.bicep" line of env/.env.dev');
 });
 
 test('the resources the deployment needs are there, each with a dated API version', () => {
