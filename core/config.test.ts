@@ -32,6 +32,16 @@ test('with an app id, auth is on and the server listens on all interfaces', () =
   assert.equal(c.host, '0.0.0.0');
 });
 
+test('an empty variable counts as not set, so generated env files may list every name', () => {
+  const c = parseConfig({ ...base, PUBLIC_BASE_URL: '', MAIL_SENDER: ' ', BLOB_CONTAINER: '', PORT: '', CONNECTION_PLEX: '' });
+  assert.equal(c.PUBLIC_BASE_URL, undefined);
+  assert.equal(c.MAIL_SENDER, undefined);
+  assert.equal(c.BLOB_CONTAINER, 'reports');
+  assert.equal(c.PORT, 3978);
+  assert.deepEqual(c.connections, { warehouse: 'sqlite:.data/warehouse.sqlite' });
+  assert.throws(() => parseConfig({ ...base, BLOB_CONTAINER: 'No_Such' }), /BLOB_CONTAINER/);
+});
+
 test('CONNECTION_<NAME> variables become named connections', () => {
   const c = parseConfig({ ...base, CONNECTION_PLEX: 'plex://u:p@host', CONNECTION_WAREHOUSE: 'sqlite::memory:' });
   assert.deepEqual(c.connections, { warehouse: 'sqlite::memory:', plex: 'plex://u:p@host' });

@@ -110,9 +110,14 @@ export class ConfigError extends Error {
   }
 }
 
-/** Parse an environment into a Config. Pure: pass process.env in main(), a literal in tests. */
+/**
+ * Parse an environment into a Config. Pure: pass process.env in main(), a literal in tests.
+ * An empty (or blank) variable counts as not set: the toolkit's env files, the files it generates
+ * for local debugging, ConfigMaps and Container Apps settings all list every name, most without a value.
+ */
 export function parseConfig(env: Record<string, string | undefined>): Config {
-  const result = configSchema.safeParse(env);
+  const given = Object.fromEntries(Object.entries(env).filter(([, v]) => v !== undefined && v.trim() !== ''));
+  const result = configSchema.safeParse(given);
   if (!result.success) {
     throw new ConfigError(result.error.issues.map((i) => `${i.path.join('.') || '(env)'}: ${i.message}`));
   }
@@ -130,7 +135,7 @@ export function parseConfig(env: Record<string, string | undefined>): Config {
     throw new ConfigError(['ADMIN_BOARD_PASSWORD: must be at least 12 characters']);
   }
   const connections: Record<string, string> = { warehouse: c.CONNECTION_WAREHOUSE };
-  for (const [key, value] of Object.entries(env)) {
+  for (const [key, value] of Object.entries(given)) {
     const m = /^CONNECTION_([A-Z0-9_]+)$/.exec(key);
     if (m && value) connections[m[1].toLowerCase()] = value;
   }
