@@ -220,9 +220,10 @@ test('in Chromium through the Agents Playground: catalog, form, invalid then val
   });
 
   const result = cardWith(`Ready: ${REPORT.title}`);
-  await step('result card', async () => {
+  const rowsShown = await step('result card', async () => {
     await result.getByRole('link', { name: 'Download Excel' }).waitFor({ timeout: RESULT_MS });
     assert.equal(await factOf(result, 'Account'), REPORT.account);
+    return factOf(result, 'Rows');
   });
 
   const statuses = await statesOf(page, formIndex, submittedAt);
@@ -263,6 +264,9 @@ test('in Chromium through the Agents Playground: catalog, form, invalid then val
   const expected = warehouseLines();
   assert.ok(expected.count > 0, 'the warehouse has lines for the request');
   assert.equal(lines.length, expected.count);
+  // The card counts the rows of every exported sheet: the lines and their totals per account and period.
+  const totals = workbook.getWorksheet('Totals')!.actualRowCount - 1;
+  assert.equal(rowsShown, (expected.count + totals).toLocaleString('en-US'), 'the card\'s row count');
   for (const line of lines) {
     assert.ok(String(line[4]).startsWith(REPORT.account), `account ${String(line[4])}`);
     assert.ok(Number(line[1]) >= Number(REPORT.start) && Number(line[1]) <= Number(REPORT.end), `period ${String(line[1])}`);
