@@ -14,11 +14,11 @@
  */
 import { spawn, type ChildProcess } from 'node:child_process';
 import { existsSync, mkdirSync } from 'node:fs';
-import { createRequire } from 'node:module';
-import { dirname, join, resolve } from 'node:path';
+import { join, resolve } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { createLogger } from '../core/logger.ts';
 import { DEMO_SIZES, goldenPathFor } from './generator.ts';
+import { PLAYGROUND_PORT, startPlayground } from './playground.ts';
 import { startPlexSimulator } from './plex-simulator.ts';
 import { startAzurite, startRedis, type RunningService } from './services.ts';
 import { buildWarehouse } from './warehouse.ts';
@@ -27,7 +27,7 @@ const log = createLogger('start', 'info');
 const DATA = resolve('.data');
 const outside = process.env;
 const botPort = Number(outside.PORT ?? 3978);
-const playgroundPort = Number(outside.PLAYGROUND_PORT ?? 56150);
+const playgroundPort = Number(outside.PLAYGROUND_PORT ?? PLAYGROUND_PORT);
 
 const services: RunningService[] = [];
 const children: ChildProcess[] = [];
@@ -46,7 +46,7 @@ process.once('SIGINT', () => void stopAll(0));
 process.once('SIGTERM', () => void stopAll(0));
 
 /** Start a child with its output prefixed, and stop everything if it dies unexpectedly. */
-function child(name: string, command: string, args: string[], env: NodeJS.ProcessEnv, critical = true): ChildProcess {
+function child(name: string, command: string, args: string[], env: NodeJS.ProcessEnv): ChildProcess {
   const p = spawn(command, args, { env, stdio: ['ignore', 'pipe', 'pipe'] });
   const prefix = (data: Buffer) => data.toString().split('\n').filter(Boolean).map((l) => `[${name}] ${l}`).join('\n') + '\n';
   p.stdout!.on('data', (d: Buffer) => process.stdout.write(prefix(d)));
@@ -56,7 +56,7 @@ function child(name: string, command: string, args: string[], env: NodeJS.Proces
   p.once('exit', (code, signal) => {
     if (stopping) return;
     log.error({ name, code, signal }, `${name} exited`);
-    if (critical) void stopAll(1);
+    void stopAll(1);
   });
   children.push(p);
   return p;
@@ -111,20 +111,26 @@ if (!(await waitForHttp(`${botUrl}/healthz`, 30_000))) {
   await stopAll(1);
 }
 
-// The Agents Playground: a Teams-like chat page and connector. It would open a desktop browser and
-// exit where there is none; TEAMSAPPTESTER_BROWSER=none keeps it serving.
-const require = createRequire(import.meta.url);
-const playgroundPkg = require.resolve('@microsoft/m365agentsplayground/package.json');
-const playgroundBin = join(dirname(playgroundPkg), (require(playgroundPkg) as { bin: Record<string, string> }).bin.agentsplayground);
-child('playground', process.execPath, [playgroundBin, '-e', `${botUrl}/api/messages`, '-c', 'msteams', '-p', String(playgroundPort), '--disable-telemetry'],
-  { ...env, TEAMSAPPTESTER_BROWSER: 'none' }, false);
-const playgroundUrl = `http://127.0.0.1:${playgroundPort}`;
-const playgroundUp = await waitForHttp(playgroundUrl, 30_000);
+// The Agents Playground: a Teams-like chat page and connector (it picks another port if this one is taken).
+let playgroundUrl: string | undefined;
+try {
+  const playground = await startPlayground({
+    endpoint: `${botUrl}/api/messages`,
+    port: playgroundPort,
+    env,
+    output: (line) => { if (!/DEP0111|trace-deprecation/.test(line)) process.stdout.write(`[playground] ${line}\n`); },
+  });
+  children.push(playground.child);
+  playground.child.once('exit', (code, signal) => { if (!stopping) log.error({ code, signal }, 'the Agents Playground exited'); });
+  playgroundUrl = playground.url;
+} catch (err) {
+  log.error({ err }, 'the Agents Playground did not start');
+}
 
 console.log(`
   Report bot is running.
     Bot endpoint   ${botUrl}/api/messages
-    Chat           ${playgroundUp ? `${playgroundUrl}   (Microsoft 365 Agents Playground: open it in a browser)` : 'the Agents Playground did not start; see its output above'}
+    Chat           ${playgroundUrl ? `${playgroundUrl}   (Microsoft 365 Agents Playground: open it in a browser)` : 'the Agents Playground did not start; see its output above'}
     Terminal chat  npm run chat   (works without a browser)
   Try: help · reports · run gl-accounts pcn=900101 · run trial-balance pcn=900101 startPeriod=202501 endPeriod=202512
   Ctrl-C stops everything.
