@@ -75,7 +75,8 @@ test('settings come from the env file by their own names, secrets only from SECR
   for (const [k, v] of Object.entries(appSecrets)) assert.equal(v, `\${{SECRET_${k}}}`, `appSecrets.${k}`);
   // Connection strings and passwords are never plain settings.
   for (const k of Object.keys(appSettings)) {
-    assert.ok(!CONNECTION_VAR.test(k) && !/PASSWORD|SECRET|CONNECTION_STRING|_URL$/.test(k) || k === 'PUBLIC_BASE_URL', `${k} belongs in appSecrets`);
+    // REDIS_URL carries the access key; other URLs (PUBLIC_BASE_URL, key sets, Graph) are public.
+    assert.ok(!CONNECTION_VAR.test(k) && !/PASSWORD|SECRET|CONNECTION_STRING|^REDIS_URL$/.test(k), `${k} belongs in appSecrets`);
   }
   // What the template reads from appSettings must be there.
   const used = new Set([...bicep.matchAll(/appSettings\.\??([A-Z][A-Z0-9_]*)/g)].map((m) => m[1]));

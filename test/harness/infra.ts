@@ -28,8 +28,8 @@ export function exists(rel: string): boolean {
  * is removed here.
  */
 export const AWAITING_MERGE: { variables: readonly string[]; routes: readonly string[] } = {
-  variables: ['RUNNER_PORT'],
-  routes: ['/readyz', '/metrics'],
+  variables: [],
+  routes: [],
 };
 
 /** `CONNECTION_<NAME>`: any number of named connections, read as a pattern by core/config.ts. */
