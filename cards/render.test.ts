@@ -7,7 +7,7 @@ import { Verbs } from './verbs.ts';
 
 const report = {
   id: 'demo', title: 'Demo', description: 'A demo', category: 'Test', locks: [], access: { allow: ['*'] }, rules: [], timeout: 1000, steps: [], dir: '', sql: {},
-  output: { fileName: 'x.xlsx' },
+  output: { fileName: 'x.xlsx' }, delivery: { email: false },
   parameters: [
     { name: 'pcn', type: 'choice', choices: [{ value: '900101', title: 'Plant A' }] },
     { name: 'limit', type: 'integer', required: false },
