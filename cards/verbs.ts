@@ -13,3 +13,6 @@ export const Verbs = {
 
 /** Card inputs for parameters are named `param.<name>`, so they never collide with action data. */
 export const PARAM_INPUT_PREFIX = 'param.';
+
+/** The form's "Also email me the file" toggle: an option of the request, not a report parameter. */
+export const EMAIL_OPTION_INPUT = 'option.email';

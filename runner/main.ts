@@ -14,6 +14,7 @@ import { Mutex } from '../core/mutex.ts';
 import { createRedis, keys } from '../core/redis.ts';
 import { ChoiceCache } from '../core/choices.ts';
 import { choiceLoader, Connections } from './connectors/registry.ts';
+import { GraphDelivery } from './delivery/graph.ts';
 import { createWorker, type Notifier } from './worker.ts';
 
 export interface RunningRunner {
@@ -32,9 +33,14 @@ export async function startRunner(config: Config, log: Logger, opts: { notifier?
   const mutex = new Mutex(redis, mutexPrefix);
   const notifier = opts.notifier ?? new ProactiveSender(config, createAdapter(config, log), new ConversationStore(redis, config.REDIS_PREFIX), log);
   const choices = new ChoiceCache(choiceLoader(connections));
-  const worker = createWorker({ config, log, catalog, connections, archive, mutex, redis, notifier, choices }, workerRedis);
+  // Built at start so a bad credential setting (an unreadable certificate) stops the runner at once.
+  const graph = config.graph ? new GraphDelivery(config.graph) : undefined;
+  const worker = createWorker({ config, log, catalog, connections, archive, mutex, redis, notifier, choices, graph }, workerRedis);
   await worker.waitUntilReady();
-  log.info({ queue: config.QUEUE_NAME, concurrency: config.RUNNER_CONCURRENCY, reports: [...catalog.reports.keys()] }, 'runner ready');
+  log.info({
+    queue: config.QUEUE_NAME, concurrency: config.RUNNER_CONCURRENCY, reports: [...catalog.reports.keys()],
+    delivery: config.graph ? { graph: config.graph.baseUrl, files: config.graph.files.kind, email: Boolean(config.graph.mail) } : 'local (download links)',
+  }, 'runner ready');
   return {
     async close() {
       await worker.close();

@@ -1,29 +1,32 @@
 /**
  * The runner's job processor. Per job: re-validate the request, take the report's mutex (waiting if
- * another run holds it), run the pipeline into a workbook, archive it, send the result card.
+ * another run holds it), run the pipeline into a workbook, archive it, deliver it (delivery/deliver.ts).
  *
- * Exactly-once delivery across retries: the run's progress is recorded in Redis (`archived`, then one
- * field per channel). A retried job (runner died, Redis blip) skips what already happened, so the
- * requester never gets the same result twice, and a delivery failure does not rebuild the workbook.
+ * Exactly-once delivery across retries: the run's progress is recorded in Redis (`archived`, then
+ * `delivery:<channel>` per channel). A retried job (runner died, Redis blip, a delivery that failed)
+ * skips what already happened, so the requester never gets the same result twice, and a delivery
+ * failure does not rebuild the workbook.
  */
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { UnrecoverableError, Worker, type Job } from 'bullmq';
 import type { Redis } from 'ioredis';
-import { errorCard, resultCard, type AdaptiveCard } from '../cards/render.ts';
+import { errorCard, type AdaptiveCard } from '../cards/render.ts';
 import { mayRun } from '../core/access.ts';
 import { Archive, XLSX_TYPE } from '../core/archive.ts';
 import { outputFileName, type Catalog, type Report } from '../core/catalog.ts';
 import type { Config } from '../core/config.ts';
 import type { ChoiceCache } from '../core/choices.ts';
 import { DefinitionError, isPermanent, StepError, userMessage, ValidationError } from '../core/errors.ts';
-import { reportJobSchema, type DeliveryRecord, type ReportJob, type RunResult } from '../core/job.ts';
+import { reportJobSchema, type ReportJob, type RunResult } from '../core/job.ts';
 import type { Logger } from '../core/logger.ts';
 import type { Mutex } from '../core/mutex.ts';
 import { validateParams, type ParamValues } from '../core/params.ts';
 import { keys } from '../core/redis.ts';
 import type { Connections } from './connectors/registry.ts';
+import { deliverRun } from './delivery/deliver.ts';
+import type { GraphDelivery } from './delivery/graph.ts';
 import { ReportWorkbook } from './excel/writer.ts';
 import { runPipeline, type Progress } from './pipeline/run.ts';
 
@@ -42,6 +45,8 @@ export interface RunnerDeps {
   redis: Redis;
   notifier: Notifier;
   choices: ChoiceCache;
+  /** Microsoft Graph (OneDrive/SharePoint, email); absent in local mode. */
+  graph?: GraphDelivery;
 }
 
 /** What a job reports as progress (read by status cards and tests). */
@@ -84,18 +89,9 @@ export async function processJob(deps: RunnerDeps, job: Job<ReportJob, RunResult
       log.info({ rows: result.rows, ms: result.durationMs }, 'CLI run archived; the CLI fetches it, nothing is sent to Teams');
       return result;
     }
-    if (await deps.redis.hget(runKey, 'delivery:teams')) {
-      log.info('result already delivered by an earlier attempt');
-      return result;
-    }
     await job.updateProgress({ state: 'delivering' } satisfies JobProgress);
-    const downloadUrl = await deps.archive.downloadUrl(result.blobName, deps.config.DOWNLOAD_LINK_MINUTES, result.fileName);
-    await deps.notifier.sendCard(data, resultCard(report, params, {
-      runId: data.runId, fileName: result.fileName, rows: result.rows, durationMs: result.durationMs,
-      downloadUrl, linkMinutes: deps.config.DOWNLOAD_LINK_MINUTES, checks: result.checks,
-    }), `${report.title} is ready.`);
-    const record: DeliveryRecord = { channel: 'teams', status: 'sent', attempts: job.attemptsMade + 1, at: new Date().toISOString(), url: downloadUrl };
-    await deps.redis.hset(runKey, 'delivery:teams', JSON.stringify(record));
+    const attempt = job.attemptsMade + 1;
+    await deliverRun(deps, { job: data, report, params, result, attempt, final: attempt >= (job.opts.attempts ?? 1), log, signal });
     log.info({ rows: result.rows, ms: result.durationMs }, 'run delivered');
     return result;
   } catch (err) {
