@@ -132,7 +132,8 @@ export async function sendReportEmail(
   }
   await beforeSend();
   try {
-    await graph.client.api(`${messagePath}/send`).middlewareOptions([new SendOnce()]).post({});
+    // Documented without a request body.
+    await graph.client.api(`${messagePath}/send`).middlewareOptions([new SendOnce()]).post(undefined);
   } catch (err) {
     const e = graphError('sending the draft', err);
     // Graph refused it: not sent, the draft goes. No reply at all: it may have gone; the next attempt checks.

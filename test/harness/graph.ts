@@ -202,6 +202,13 @@ export class FakeGraph {
     this.faults.push({ ...rule, left: rule.times ?? 1 });
   }
 
+  /** Drop faults not yet used (between tests). Returns how many were left. */
+  clearFaults(): number {
+    const left = this.faults.reduce((n, f) => n + f.left, 0);
+    this.faults.length = 0;
+    return left;
+  }
+
   /** Calls to routes of a kind, e.g. callsTo('sendMail'). */
   callsTo(route: string): GraphCall[] {
     return this.calls.filter((c) => c.route === route);
