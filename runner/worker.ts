@@ -91,8 +91,9 @@ export async function processJob(deps: RunnerDeps, job: Job<ReportJob, RunResult
     }
     await job.updateProgress({ state: 'delivering' } satisfies JobProgress);
     const attempt = job.attemptsMade + 1;
-    await deliverRun(deps, { job: data, report, params, result, attempt, final: attempt >= (job.opts.attempts ?? 1), log, signal });
-    log.info({ rows: result.rows, ms: result.durationMs }, 'run delivered');
+    const deliveries = await deliverRun(deps, { job: data, report, params, result, attempt, final: attempt >= (job.opts.attempts ?? 1), log, signal });
+    const outcome = Object.fromEntries(Object.entries(deliveries).map(([channel, rec]) => [channel, rec?.status]));
+    log.info({ rows: result.rows, ms: result.durationMs, deliveries: outcome }, 'run delivered');
     return result;
   } catch (err) {
     const permanent = isPermanent(err) || signal?.aborted === true;

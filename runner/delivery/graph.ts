@@ -49,7 +49,7 @@ export function graphError(what: string, err: unknown): GraphCallError {
     // statusCode -1: the client failed before or without a response (network, abort).
     return err.statusCode > 0
       ? new GraphCallError(what, err.statusCode, err.code ?? 'Error', err.message, { cause: err })
-      : new GraphCallError(what, 0, networkCode(err), err.message, { cause: err });
+      : new GraphCallError(what, 0, 'NoReply', err.message, { cause: err });
   }
   return new GraphCallError(what, 0, networkCode(err), err instanceof Error ? err.message : String(err), { cause: err });
 }
@@ -111,7 +111,10 @@ async function withRetries(
     try {
       response = await send(signal ? AbortSignal.any([signal, timeout]) : timeout);
     } catch (err) {
-      if (signal?.aborted || !resend || attempt >= policy.retries) throw err;
+      if (signal?.aborted || !resend || attempt >= policy.retries) {
+        // The Graph client keeps only the message of what a middleware throws: make it say what happened.
+        throw new Error(`no reply from ${what.method} ${what.path}: ${networkCode(err)} (${(err as Error).message})`, { cause: err });
+      }
       const waitMs = backoffMs(attempt);
       log.warn({ ...what, attempt: attempt + 1, waitMs, err: (err as Error).message, code: networkCode(err) }, 'Graph request failed without a reply; retrying');
       await sleep(waitMs, undefined, { signal });
