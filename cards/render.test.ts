@@ -3,12 +3,12 @@ import assert from 'node:assert/strict';
 import type { Report } from '../core/catalog.ts';
 import { parameterSchema } from '../core/params.ts';
 import type { RunSummary } from '../core/history.ts';
-import { catalogCard, downloadCard, errorCard, formatDuration, formCard, helpCard, historyCard, queuedCard, resultCard } from './render.ts';
-import { Verbs } from './verbs.ts';
+import { catalogCard, deliveryFailedCard, downloadCard, emailActionCard, errorCard, formatDuration, formCard, helpCard, historyCard, queuedCard, resultCard } from './render.ts';
+import { EMAIL_OPTION_INPUT, Verbs } from './verbs.ts';
 
 const report = {
   id: 'demo', title: 'Demo', description: 'A demo', category: 'Test', locks: [], access: { allow: ['*'], shareRuns: false }, retentionDays: 90, rules: [], timeout: 1000, steps: [], dir: '', sql: {},
-  output: { fileName: 'x.xlsx' },
+  output: { fileName: 'x.xlsx' }, delivery: { email: false },
   parameters: [
     { name: 'pcn', type: 'choice', choices: [{ value: '900101', title: 'Plant A' }] },
     { name: 'limit', type: 'integer', required: false },
@@ -64,6 +64,11 @@ test('every Action.Execute verb a card can carry is one the bot handles; no ${} 
     historyCard({ scope: 'all', page: { runs: [succeeded, failed], total: 25, page: 1, pages: 3, pageSize: 10 }, reports: new Map([['demo', report]]) }),
     historyCard({ scope: 'mine', page: { runs: [], total: 0, page: 0, pages: 1, pageSize: 10 }, reports: new Map() }),
     downloadCard({ ...succeeded, file: succeeded.file! }, report, { url: 'http://x', minutes: 5 }, { page: 1, scope: 'mine' }),
+    formCard(report, {}, {}, {}, { checked: true }),
+    resultCard(report, { pcn: '900101' }, {
+      runId: 'r1', fileName: 'f.xlsx', rows: 3, durationMs: 10, downloadUrl: 'http://x', linkMinutes: 5, openUrl: 'https://s', emailedTo: 'a@b.c', notes: ['n'],
+    }),
+    deliveryFailedCard(report, { runId: 'r1', problems: ['p'], openUrl: 'https://s', downloadUrl: 'http://x', linkMinutes: 5 }),
   ];
   const handled = new Set<string>(Object.values(Verbs));
   for (const card of cards) {
@@ -99,4 +104,48 @@ test('durations read like a person would say them', () => {
   assert.equal(formatDuration(42_400), '42 s');
   assert.equal(formatDuration(75_000), '1 min 15 s');
   assert.equal(formatDuration(120_000), '2 min');
+});
+
+test('the email toggle is offered only when asked, after the parameters, not named param.*', () => {
+  const inputsOf = (card: unknown) => {
+    const ids: string[] = [];
+    walk((card as { body: unknown }).body, (o) => { if (String(o.type).startsWith('Input.')) ids.push(String(o.id)); });
+    return ids;
+  };
+  assert.ok(!inputsOf(formCard(report)).includes(EMAIL_OPTION_INPUT));
+  const card = formCard(report, {}, {}, {}, { checked: true });
+  const ids = inputsOf(card);
+  assert.equal(ids.at(-1), EMAIL_OPTION_INPUT);
+  assert.ok(!EMAIL_OPTION_INPUT.startsWith('param.'));
+  const toggle = (card.body as Record<string, unknown>[]).at(-1)!;
+  assert.deepEqual({ type: toggle.type, title: toggle.title, value: toggle.value, valueOn: toggle.valueOn, valueOff: toggle.valueOff },
+    { type: 'Input.Toggle', title: 'Also email me the file', value: 'true', valueOn: 'true', valueOff: 'false' });
+  assert.equal((formCard(report, {}, {}, {}, { checked: false }).body as Record<string, unknown>[]).at(-1)!.value, 'false');
+});
+
+test('the result card: local mode keeps the download link only; with Graph, Open in Excel first, notes as warnings', () => {
+  const summary = { runId: 'r1', fileName: 'f.xlsx', rows: 3, durationMs: 10, downloadUrl: 'http://x', linkMinutes: 5 };
+  const local = resultCard(report, {}, summary);
+  assert.deepEqual(local.actions, [{ type: 'Action.OpenUrl', title: 'Download Excel', url: 'http://x' }]);
+  assert.equal((local.body as unknown[]).length, 3);
+  const graph = resultCard(report, {}, { ...summary, openUrl: 'https://share', emailedTo: 'megan@contoso.com', notes: ['Not emailed: no address.'] });
+  assert.deepEqual((graph.actions as { title: string; url: string }[]).map((a) => [a.title, a.url]), [['Open in Excel', 'https://share'], ['Download Excel', 'http://x']]);
+  assert.match(JSON.stringify(graph), /"title":"Emailed to","value":"megan@contoso.com"/);
+  assert.ok((graph.body as Record<string, unknown>[]).some((b) => b.text === 'Not emailed: no address.' && b.color === 'Warning'));
+});
+
+test('the Outlook card: originator, Action.Http Re-run with the exact body contract, Open in Teams to the bot', () => {
+  const params = { pcn: '900101', periods: ['202501', '202502'], top: 3, detail: true, note: 'say "hi" </script> ${x}' };
+  const card = emailActionCard(report, '20261123-3fa2c9d1', params, { originator: 'orig-1', publicBaseUrl: 'https://bot.contoso.com/', botId: 'app-1' });
+  assert.equal(card.originator, 'orig-1');
+  const [rerun, teams] = card.actions as Record<string, unknown>[];
+  assert.equal(rerun.type, 'Action.Http');
+  assert.equal(rerun.method, 'POST');
+  assert.equal(rerun.url, 'https://bot.contoso.com/api/actions/rerun');
+  assert.deepEqual(rerun.headers, [{ name: 'Content-Type', value: 'application/json' }]);
+  assert.equal(rerun.body, JSON.stringify({ runId: '20261123-3fa2c9d1', reportId: 'demo', params }));
+  assert.deepEqual(JSON.parse(String(rerun.body)), { runId: '20261123-3fa2c9d1', reportId: 'demo', params });
+  assert.deepEqual(teams, { type: 'Action.OpenUrl', title: 'Open in Teams', url: 'https://teams.microsoft.com/l/chat/0/0?users=28:app-1' });
+  const noBot = emailActionCard(report, 'r', {}, { originator: 'o', publicBaseUrl: 'https://h' });
+  assert.deepEqual((noBot.actions as { type: string }[]).map((a) => a.type), ['Action.Http']);
 });

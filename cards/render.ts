@@ -7,7 +7,7 @@ import * as ACData from 'adaptivecards-templating';
 import type { Report } from '../core/catalog.ts';
 import type { HistoryPage, RunStatus, RunSummary } from '../core/history.ts';
 import { choicesOf, defaultOf, describeParams, labelOf, type ParameterDef, type ParamValues, type ValidateOptions } from '../core/params.ts';
-import { PARAM_INPUT_PREFIX, Verbs, type HistoryScopeName } from './verbs.ts';
+import { EMAIL_OPTION_INPUT, PARAM_INPUT_PREFIX, Verbs, type HistoryScopeName } from './verbs.ts';
 
 export type AdaptiveCard = Record<string, unknown> & { type: 'AdaptiveCard' };
 
@@ -65,10 +65,12 @@ function field(p: ParameterDef, value: unknown, error: string | undefined, opts:
 /**
  * The parameter form of a report. `values` pre-fills inputs (what the user typed stays when the form
  * comes back with errors); `errors` are per-parameter messages, '' keyed for the form as a whole;
- * `opts.choices` holds the lists of parameters whose choices come from data.
+ * `opts.choices` holds the lists of parameters whose choices come from data. With `email`, the form
+ * ends with an "Also email me the file" toggle (input {@link EMAIL_OPTION_INPUT}) set to `email.checked`.
  */
 export function formCard(
   report: Report, values: Record<string, unknown> = {}, errors: Record<string, string> = {}, opts: ValidateOptions = {},
+  email?: { checked: boolean },
 ): AdaptiveCard {
   const known = new Set(report.parameters.map((p) => p.name));
   const general = Object.entries(errors).filter(([k]) => !known.has(k)).map(([, v]) => v).join(' ');
@@ -78,6 +80,9 @@ export function formCard(
     description: report.description,
     error: general || (Object.keys(errors).length ? 'Please correct the fields marked below.' : ''),
     fields: report.parameters.map((p) => field(p, values[p.name], errors[p.name], opts)),
+    emailOption: email !== undefined,
+    emailInput: EMAIL_OPTION_INPUT,
+    emailChecked: String(email?.checked ?? false),
   });
   // Templates cannot leave a property out; an unbounded number input must not carry "min": "".
   for (const container of card.body as { items?: Record<string, unknown>[] }[]) {
@@ -107,10 +112,16 @@ export interface ResultSummary {
   downloadUrl: string;
   linkMinutes: number;
   checks?: { name: string; passed: boolean; violations: number }[];
+  /** The workbook's sharing link in OneDrive/SharePoint ("Open in Excel"); absent in local mode. */
+  openUrl?: string;
+  /** The address the workbook was also emailed to. */
+  emailedTo?: string;
+  /** Plain sentences about deliveries that did not work (shown as warnings). */
+  notes?: string[];
 }
 
 /** "3 of 3 passed", or which checks failed. Empty when the report has no checks. */
-function checksSummary(checks: ResultSummary['checks'] = []): string {
+export function checksSummary(checks: ResultSummary['checks'] = []): string {
   if (checks.length === 0) return '';
   const failed = checks.filter((c) => !c.passed);
   if (failed.length === 0) return `${checks.length} of ${checks.length} passed`;
@@ -121,11 +132,51 @@ export function resultCard(report: Report, params: ParamValues, r: ResultSummary
   const checks = checksSummary(r.checks);
   return render('result', {
     ...r,
+    openUrl: r.openUrl ?? '',
+    emailedTo: r.emailedTo ?? '',
+    notes: r.notes ?? [],
     checks,
     checksFailed: checks.includes('FAILED'),
     title: report.title,
     duration: formatDuration(r.durationMs),
     params: describeParams(report.parameters, params),
+  });
+}
+
+/**
+ * A delivery that failed for good after the workbook was built: what went wrong in plain words, and
+ * what still works (the sharing link if there is one, the archive download).
+ */
+export function deliveryFailedCard(
+  report: Pick<Report, 'title'>, r: { runId: string; problems: string[]; openUrl?: string; downloadUrl: string; linkMinutes: number },
+): AdaptiveCard {
+  return render('delivery-failed', { ...r, title: report.title, openUrl: r.openUrl ?? '' });
+}
+
+/** What the Outlook card's Re-run button posts to `/api/actions/rerun` (the actions endpoint re-validates it). */
+export interface RerunRequest {
+  runId: string;
+  reportId: string;
+  params: ParamValues;
+}
+
+/**
+ * The Outlook actionable message card of a result email: Re-run (Action.Http POST of a
+ * {@link RerunRequest} to `${publicBaseUrl}/api/actions/rerun`) and, with a bot id, Open in Teams
+ * (a deep link to the chat with the bot).
+ */
+export function emailActionCard(
+  report: Pick<Report, 'id' | 'title'>, runId: string, params: ParamValues,
+  opts: { originator: string; publicBaseUrl: string; botId?: string },
+): AdaptiveCard {
+  const rerun: RerunRequest = { runId, reportId: report.id, params };
+  return render('email-result', {
+    originator: opts.originator,
+    title: report.title,
+    runId,
+    rerunUrl: `${opts.publicBaseUrl.replace(/\/+$/, '')}/api/actions/rerun`,
+    rerunBody: JSON.stringify(rerun),
+    teamsUrl: opts.botId ? `https://teams.microsoft.com/l/chat/0/0?users=28:${opts.botId}` : '',
   });
 }
 

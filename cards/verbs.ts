@@ -48,3 +48,6 @@ export interface RerunActionBody {
 export function emailActionUrl(publicBaseUrl: string, verb: EmailActionVerb): string {
   return `${publicBaseUrl.replace(/\/+$/, '')}/api/actions/${verb}`;
 }
+
+/** The form's "Also email me the file" toggle: an option of the request, not a report parameter. */
+export const EMAIL_OPTION_INPUT = 'option.email';

@@ -111,6 +111,11 @@ export const reportSchema = z.object({
   output: z.object({
     fileName: z.string().regex(/^[^/\\]+\.xlsx$/, 'must be a file name ending in .xlsx').default('{id}-{runId}.xlsx'),
   }).default({ fileName: '{id}-{runId}.xlsx' }),
+  /** Where results go by default (a request may say otherwise). Teams always; email when `email: true`. */
+  delivery: z.object({
+    /** Also email the workbook to the requester (needs Graph and MAIL_SENDER configured). */
+    email: z.boolean().default(false),
+  }).strict().default({ email: false }),
 }).strict();
 
 export type ReportDefinition = z.infer<typeof reportSchema>;

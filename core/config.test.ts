@@ -80,3 +80,79 @@ test('Outlook actions: Office 365 signing keys by default; a bad key set URL nam
   assert.equal(c.ACTIONABLE_ORIGINATOR, undefined);
   assert.throws(() => parseConfig({ ...base, ACTIONS_JWKS_URL: 'ftp://keys' }), /ACTIONS_JWKS_URL/);
 });
+
+test('no Graph settings: local mode, no Graph delivery', () => {
+  assert.equal(parseConfig(base).graph, undefined);
+  assert.equal(parseConfig({ ...base, GRAPH_MANAGED_IDENTITY: 'false' }).graph, undefined);
+});
+
+test('Graph with a client secret: defaults for where files go, links, retries and mail', () => {
+  const c = parseConfig({ ...base, GRAPH_TENANT_ID: 't', GRAPH_CLIENT_ID: 'c', GRAPH_CLIENT_SECRET: 's', MAIL_SENDER: 'reports@contoso.com' });
+  assert.deepEqual(c.graph?.credential, { kind: 'secret', tenantId: 't', clientId: 'c', secret: 's' });
+  assert.equal(c.graph?.baseUrl, 'https://graph.microsoft.com/v1.0');
+  assert.equal(c.graph?.scope, 'https://graph.microsoft.com/.default');
+  assert.equal(c.graph?.authorityHost, 'https://login.microsoftonline.com');
+  assert.deepEqual(c.graph?.files, { kind: 'requester' });
+  assert.equal(c.graph?.folder, 'Reports');
+  assert.equal(c.graph?.linkScope, 'organization');
+  assert.deepEqual(c.graph?.mail, { sender: 'reports@contoso.com', maxMessageBytes: 35 * 1024 * 1024, actionable: undefined });
+  assert.ok(Object.isFrozen(c.graph));
+});
+
+test('Graph credentials: certificate, managed identity (system or user-assigned), national cloud scope', () => {
+  const cert = parseConfig({ ...base, GRAPH_TENANT_ID: 't', GRAPH_CLIENT_ID: 'c', GRAPH_CERTIFICATE_PATH: '/etc/app.pem' });
+  assert.deepEqual(cert.graph?.credential, { kind: 'certificate', tenantId: 't', clientId: 'c', certificatePath: '/etc/app.pem' });
+  assert.deepEqual(parseConfig({ ...base, GRAPH_MANAGED_IDENTITY: 'true' }).graph?.credential, { kind: 'managedIdentity', clientId: undefined });
+  const uami = '6f0b8c2e-4a1d-4c3b-9e2f-1a2b3c4d5e6f';
+  assert.deepEqual(parseConfig({ ...base, GRAPH_MANAGED_IDENTITY: uami }).graph?.credential, { kind: 'managedIdentity', clientId: uami });
+  const us = parseConfig({ ...base, GRAPH_MANAGED_IDENTITY: 'true', GRAPH_BASE_URL: 'https://graph.microsoft.us/v1.0/', GRAPH_AUTHORITY_HOST: 'https://login.microsoftonline.us' });
+  assert.equal(us.graph?.baseUrl, 'https://graph.microsoft.us/v1.0');
+  assert.equal(us.graph?.scope, 'https://graph.microsoft.us/.default');
+});
+
+test('where files go: the requester\'s OneDrive, a site\'s library, or a drive', () => {
+  const g = { ...base, GRAPH_MANAGED_IDENTITY: 'true' };
+  assert.deepEqual(parseConfig({ ...g, GRAPH_SITE_ID: 'site1' }).graph?.files, { kind: 'site', siteId: 'site1', driveId: undefined });
+  assert.deepEqual(parseConfig({ ...g, GRAPH_SITE_ID: 'site1', GRAPH_DRIVE_ID: 'b!x' }).graph?.files, { kind: 'site', siteId: 'site1', driveId: 'b!x' });
+  assert.deepEqual(parseConfig({ ...g, GRAPH_DRIVE_ID: 'b!x' }).graph?.files, { kind: 'drive', driveId: 'b!x' });
+  assert.equal(parseConfig({ ...g, GRAPH_FOLDER: 'Finance/Reports', GRAPH_LINK_SCOPE: 'users' }).graph?.folder, 'Finance/Reports');
+});
+
+test('bad Graph combinations fail naming the variable', () => {
+  const secret = { ...base, GRAPH_TENANT_ID: 't', GRAPH_CLIENT_ID: 'c', GRAPH_CLIENT_SECRET: 's' };
+  const cases: [Record<string, string>, RegExp][] = [
+    [{ ...base, GRAPH_CLIENT_SECRET: 's' }, /GRAPH_TENANT_ID: is required with GRAPH_CLIENT_SECRET/],
+    [{ ...base, GRAPH_TENANT_ID: 't', GRAPH_CLIENT_SECRET: 's' }, /GRAPH_CLIENT_ID: is required with GRAPH_CLIENT_SECRET/],
+    [{ ...secret, GRAPH_CERTIFICATE_PATH: '/x.pem' }, /GRAPH_CLIENT_SECRET, GRAPH_CERTIFICATE_PATH: set only one Graph credential/],
+    [{ ...secret, GRAPH_MANAGED_IDENTITY: 'true' }, /set only one Graph credential/],
+    [{ ...base, GRAPH_MANAGED_IDENTITY: 'true', GRAPH_CLIENT_ID: 'c' }, /GRAPH_CLIENT_ID: is not used with GRAPH_MANAGED_IDENTITY/],
+    [{ ...base, GRAPH_MANAGED_IDENTITY: 'yes' }, /GRAPH_MANAGED_IDENTITY: must be true, false or the client id/],
+    [{ ...base, GRAPH_TENANT_ID: 't', GRAPH_CLIENT_ID: 'c' }, /GRAPH_TENANT_ID: needs a Graph credential/],
+    [{ ...base, GRAPH_SITE_ID: 'site1' }, /GRAPH_SITE_ID: needs a Graph credential/],
+    [{ ...secret, GRAPH_BASE_URL: 'http://graph.microsoft.com/v1.0' }, /GRAPH_BASE_URL: must be an https:\/\/ URL/],
+    [{ ...secret, GRAPH_BASE_URL: 'https://graph.microsoft.com/' }, /GRAPH_BASE_URL: must be the service root with its version/],
+    [{ ...secret, GRAPH_AUTHORITY_HOST: 'login.microsoftonline.com' }, /GRAPH_AUTHORITY_HOST/],
+    [{ ...secret, GRAPH_FOLDER: 'Reports/../Secrets' }, /GRAPH_FOLDER: must be a folder path/],
+    [{ ...secret, GRAPH_FOLDER: 'Re:ports' }, /GRAPH_FOLDER/],
+    [{ ...secret, GRAPH_LINK_SCOPE: 'anonymous' }, /GRAPH_LINK_SCOPE/],
+    [{ ...secret, MAIL_MAX_MESSAGE_MB: '0' }, /MAIL_MAX_MESSAGE_MB/],
+    [{ ...secret, ACTIONABLE_ORIGINATOR: 'o' }, /MAIL_SENDER: is required with ACTIONABLE_ORIGINATOR/],
+    [{ ...secret, ACTIONABLE_ORIGINATOR: 'o', MAIL_SENDER: 'r@contoso.com' }, /PUBLIC_BASE_URL: must be set to an https:\/\/ URL with ACTIONABLE_ORIGINATOR/],
+    [{ ...secret, ACTIONABLE_ORIGINATOR: 'o', MAIL_SENDER: 'r@contoso.com', PUBLIC_BASE_URL: 'http://bot.contoso.com' }, /PUBLIC_BASE_URL: must be set to an https/],
+    [{ ...base, ACTIONABLE_ORIGINATOR: 'o' }, /ACTIONABLE_ORIGINATOR: needs a Graph credential/],
+  ];
+  for (const [env, expected] of cases) {
+    assert.throws(() => parseConfig(env), (e: ConfigError) => expected.test(e.message), `${JSON.stringify(env)} → ${expected}`);
+  }
+});
+
+test('the Outlook card needs an originator, a sender and an https public URL', () => {
+  const c = parseConfig({
+    ...base, GRAPH_MANAGED_IDENTITY: 'true', MAIL_SENDER: 'reports@contoso.com', MAIL_MAX_MESSAGE_MB: '20',
+    ACTIONABLE_ORIGINATOR: '7d1c0b2a-0000-4000-8000-000000000001', PUBLIC_BASE_URL: 'https://reportbot.contoso.com/',
+  });
+  assert.deepEqual(c.graph?.mail, {
+    sender: 'reports@contoso.com', maxMessageBytes: 20 * 1024 * 1024,
+    actionable: { originator: '7d1c0b2a-0000-4000-8000-000000000001', publicBaseUrl: 'https://reportbot.contoso.com' },
+  });
+});

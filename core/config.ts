@@ -19,6 +19,8 @@ function isTimeZone(tz: string): boolean {
 const optionalString = z.string().trim().transform((s) => (s === '' ? undefined : s)).optional();
 /** An empty value means unset (a blank line in an env file must not switch a listener on). */
 const optionalPort = z.preprocess((v) => (typeof v === 'string' && v.trim() === '' ? undefined : v), port.optional());
+const httpsUrl = z.url({ protocol: /^https$/, error: 'must be an https:// URL' }).transform((s) => s.replace(/\/+$/, ''));
+const GUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
 
 /** Every environment variable the bot and the runner read, with its default. */
 export const configSchema = z.object({
@@ -86,11 +88,68 @@ export const configSchema = z.object({
    * default; tests point it at a key set they serve themselves.
    */
   ACTIONS_JWKS_URL: z.url({ protocol: /^https?$/ }).default('https://substrate.office.com/sts/common/discovery/keys'),
-  /** Provider id from the Actionable Email Developer Dashboard: the `originator` of every Outlook card we send. */
-  ACTIONABLE_ORIGINATOR: optionalString,
   /** Entra object ids (comma-separated) of people who may see and cancel everyone's runs. */
   ADMIN_USERS: z.string().default('').transform((s) => s.split(',').map((x) => x.trim()).filter(Boolean)),
+
+  /** Microsoft Graph, app-only. None of these set = local mode (download links from the archive). */
+  GRAPH_TENANT_ID: optionalString,
+  GRAPH_CLIENT_ID: optionalString,
+  GRAPH_CLIENT_SECRET: optionalString,
+  /** A PEM file holding the app's certificate and private key. */
+  GRAPH_CERTIFICATE_PATH: optionalString,
+  /** `true` for the system-assigned managed identity, or the client id of a user-assigned one. */
+  GRAPH_MANAGED_IDENTITY: optionalString.refine((v) => v === undefined || v === 'true' || v === 'false' || GUID.test(v),
+    'must be true, false or the client id (a GUID) of a user-assigned identity'),
+  GRAPH_AUTHORITY_HOST: httpsUrl.default('https://login.microsoftonline.com'),
+  GRAPH_BASE_URL: httpsUrl.default('https://graph.microsoft.com/v1.0'),
+  /** Files go to this SharePoint site's library instead of the requester's OneDrive. */
+  GRAPH_SITE_ID: optionalString,
+  /** A specific document library (drive id); with GRAPH_SITE_ID, one of that site's libraries. */
+  GRAPH_DRIVE_ID: optionalString,
+  GRAPH_FOLDER: z.string().trim()
+    .refine((s) => s.split('/').every((seg) => seg !== '' && seg !== '.' && seg !== '..' && !/["*:<>?\\|#%]/.test(seg)),
+      'must be a folder path like Reports or Finance/Reports, without " * : < > ? \\ | # %')
+    .default('Reports'),
+  GRAPH_LINK_SCOPE: z.enum(['organization', 'users']).default('organization'),
+  GRAPH_RETRIES: z.coerce.number().int().min(0).max(10).default(4),
+  GRAPH_RETRY_MAX_WAIT_SECONDS: positiveInt.max(3600).default(120),
+  GRAPH_TIMEOUT_SECONDS: positiveInt.max(3600).default(120),
+
+  /** The tenant's message size limit (Exchange Online default 35 MB): larger workbooks go as a link. */
+  MAIL_MAX_MESSAGE_MB: positiveInt.max(150).default(35),
+  /** Outlook actionable messages provider id (Actionable Email Developer Dashboard). */
+  ACTIONABLE_ORIGINATOR: optionalString,
 });
+
+/** How the runner signs in to Microsoft Graph (app-only). */
+export type GraphCredentialConfig =
+  | { kind: 'secret'; tenantId: string; clientId: string; secret: string }
+  | { kind: 'certificate'; tenantId: string; clientId: string; certificatePath: string }
+  | { kind: 'managedIdentity'; clientId?: string };
+
+/** Microsoft Graph delivery settings, present only when a Graph credential is configured. */
+export interface GraphConfig {
+  credential: GraphCredentialConfig;
+  authorityHost: string;
+  /** Service root including the version, without a trailing slash, e.g. https://graph.microsoft.com/v1.0. */
+  baseUrl: string;
+  /** The app-only scope for that service: `<origin>/.default`. */
+  scope: string;
+  /** Where workbooks are uploaded. */
+  files: { kind: 'requester' } | { kind: 'site'; siteId: string; driveId?: string } | { kind: 'drive'; driveId: string };
+  folder: string;
+  linkScope: 'organization' | 'users';
+  retries: number;
+  maxRetryWaitMs: number;
+  timeoutMs: number;
+  /** Email settings; absent without MAIL_SENDER (then reports are not emailed). */
+  mail?: {
+    sender: string;
+    maxMessageBytes: number;
+    /** The Outlook actionable card (Re-run, Open in Teams) goes into emails only with an originator. */
+    actionable?: { originator: string; publicBaseUrl: string };
+  };
+}
 
 export type Config = Readonly<z.infer<typeof configSchema> & {
   /** Connection URLs by name (`warehouse` → CONNECTION_WAREHOUSE, and any other CONNECTION_<NAME>). */
@@ -98,6 +157,8 @@ export type Config = Readonly<z.infer<typeof configSchema> & {
   /** True when no bot app id is set: inbound auth is off and the server binds to loopback only. */
   localMode: boolean;
   host: string;
+  /** Microsoft Graph delivery (OneDrive/SharePoint, email); undefined = local mode, download links only. */
+  graph: Readonly<GraphConfig> | undefined;
 }>;
 
 /** Thrown (not exited) so tests can assert on it; main() prints it and exits. */
@@ -134,6 +195,7 @@ export function parseConfig(env: Record<string, string | undefined>): Config {
   if (c.ADMIN_BOARD_PASSWORD !== undefined && c.ADMIN_BOARD_PASSWORD.length < 12) {
     throw new ConfigError(['ADMIN_BOARD_PASSWORD: must be at least 12 characters']);
   }
+  const graph = graphConfig(c);
   const connections: Record<string, string> = { warehouse: c.CONNECTION_WAREHOUSE };
   for (const [key, value] of Object.entries(given)) {
     const m = /^CONNECTION_([A-Z0-9_]+)$/.exec(key);
@@ -145,7 +207,66 @@ export function parseConfig(env: Record<string, string | undefined>): Config {
     connections: Object.freeze(connections),
     localMode,
     host: c.HOST ?? (localMode ? '127.0.0.1' : '0.0.0.0'),
+    graph: graph && Object.freeze(graph),
   });
+}
+
+/** The Graph settings, or undefined when no Graph credential is configured; bad combinations throw. */
+function graphConfig(c: z.infer<typeof configSchema>): GraphConfig | undefined {
+  const managed = c.GRAPH_MANAGED_IDENTITY === 'false' ? undefined : c.GRAPH_MANAGED_IDENTITY;
+  const kinds = [
+    c.GRAPH_CLIENT_SECRET && 'GRAPH_CLIENT_SECRET', c.GRAPH_CERTIFICATE_PATH && 'GRAPH_CERTIFICATE_PATH', managed && 'GRAPH_MANAGED_IDENTITY',
+  ].filter((k): k is string => Boolean(k));
+  if (kinds.length > 1) throw new ConfigError([`${kinds.join(', ')}: set only one Graph credential`]);
+  if (kinds.length === 0) {
+    const orphan = (['GRAPH_TENANT_ID', 'GRAPH_CLIENT_ID', 'GRAPH_SITE_ID', 'GRAPH_DRIVE_ID', 'ACTIONABLE_ORIGINATOR'] as const).find((k) => c[k]);
+    if (orphan) {
+      throw new ConfigError([`${orphan}: needs a Graph credential: set GRAPH_CLIENT_SECRET, GRAPH_CERTIFICATE_PATH or GRAPH_MANAGED_IDENTITY`]);
+    }
+    return undefined;
+  }
+  let credential: GraphCredentialConfig;
+  if (managed) {
+    if (c.GRAPH_CLIENT_ID) {
+      throw new ConfigError(['GRAPH_CLIENT_ID: is not used with GRAPH_MANAGED_IDENTITY; for a user-assigned identity set GRAPH_MANAGED_IDENTITY=<its client id>']);
+    }
+    credential = { kind: 'managedIdentity', clientId: managed === 'true' ? undefined : managed };
+  } else {
+    for (const key of ['GRAPH_TENANT_ID', 'GRAPH_CLIENT_ID'] as const) {
+      if (!c[key]) throw new ConfigError([`${key}: is required with ${kinds[0]}`]);
+    }
+    credential = c.GRAPH_CLIENT_SECRET
+      ? { kind: 'secret', tenantId: c.GRAPH_TENANT_ID!, clientId: c.GRAPH_CLIENT_ID!, secret: c.GRAPH_CLIENT_SECRET }
+      : { kind: 'certificate', tenantId: c.GRAPH_TENANT_ID!, clientId: c.GRAPH_CLIENT_ID!, certificatePath: c.GRAPH_CERTIFICATE_PATH! };
+  }
+  const base = new URL(c.GRAPH_BASE_URL);
+  if (!/^\/(v1\.0|beta)$/.test(base.pathname)) {
+    throw new ConfigError(['GRAPH_BASE_URL: must be the service root with its version, e.g. https://graph.microsoft.com/v1.0']);
+  }
+  if (c.ACTIONABLE_ORIGINATOR) {
+    if (!c.MAIL_SENDER) throw new ConfigError(['MAIL_SENDER: is required with ACTIONABLE_ORIGINATOR (the card goes in emails)']);
+    if (!c.PUBLIC_BASE_URL?.startsWith('https://')) {
+      throw new ConfigError(['PUBLIC_BASE_URL: must be set to an https:// URL with ACTIONABLE_ORIGINATOR (Outlook only calls https)']);
+    }
+  }
+  return {
+    credential,
+    authorityHost: c.GRAPH_AUTHORITY_HOST,
+    baseUrl: c.GRAPH_BASE_URL,
+    scope: `${base.origin}/.default`,
+    files: c.GRAPH_SITE_ID ? { kind: 'site', siteId: c.GRAPH_SITE_ID, driveId: c.GRAPH_DRIVE_ID }
+      : c.GRAPH_DRIVE_ID ? { kind: 'drive', driveId: c.GRAPH_DRIVE_ID } : { kind: 'requester' },
+    folder: c.GRAPH_FOLDER,
+    linkScope: c.GRAPH_LINK_SCOPE,
+    retries: c.GRAPH_RETRIES,
+    maxRetryWaitMs: c.GRAPH_RETRY_MAX_WAIT_SECONDS * 1000,
+    timeoutMs: c.GRAPH_TIMEOUT_SECONDS * 1000,
+    mail: c.MAIL_SENDER ? {
+      sender: c.MAIL_SENDER,
+      maxMessageBytes: c.MAIL_MAX_MESSAGE_MB * 1024 * 1024,
+      actionable: c.ACTIONABLE_ORIGINATOR ? { originator: c.ACTIONABLE_ORIGINATOR, publicBaseUrl: c.PUBLIC_BASE_URL!.replace(/\/+$/, '') } : undefined,
+    } : undefined,
+  };
 }
 
 let loaded: Config | undefined;

@@ -55,14 +55,19 @@ export class LockTimeoutError extends Error {
   }
 }
 
-/** Sending the result to the requester failed. */
+/**
+ * Sending the result to the requester failed. `permanent`: trying again will not help (no permission,
+ * no such mailbox or drive); otherwise a later attempt may succeed (throttling, outage, network).
+ */
 export class DeliveryError extends Error {
   readonly code = 'DELIVERY';
   readonly channel: string;
-  constructor(channel: string, message: string, options?: ErrorOptions) {
+  readonly permanent: boolean;
+  constructor(channel: string, message: string, options?: ErrorOptions & { permanent?: boolean }) {
     super(message, options);
     this.name = 'DeliveryError';
     this.channel = channel;
+    this.permanent = options?.permanent ?? false;
   }
 }
 

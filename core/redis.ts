@@ -23,7 +23,9 @@ export function keys(prefix: string) {
     /**
      * A run's durable progress (hash): `archived` (the result JSON once the workbook is in Blob
      * Storage) and `delivery:<channel>` (a DeliveryRecord JSON per channel), so a retried job redoes
-     * neither the workbook nor a delivery that succeeded.
+     * neither the workbook nor a delivery that succeeded. Also `sending:email` (an email send whose
+     * outcome is not recorded yet, see runner/delivery/deliver.ts), `notice:delivery` (the "not fully
+     * delivered" card went out) and `error-card`.
      */
     run: (runId: string) => `${prefix}:run:${runId}`,
     /**

@@ -25,6 +25,7 @@ import { ChoiceCache } from '../core/choices.ts';
 import { choiceLoader, Connections } from './connectors/registry.ts';
 import { startOpsServer } from './ops.ts';
 import { startMaintenance } from './maintenance.ts';
+import { GraphDelivery } from './delivery/graph.ts';
 import { createWorker, type Notifier } from './worker.ts';
 
 export interface RunningRunner {
@@ -58,14 +59,19 @@ export async function startRunner(config: Config, log: Logger, opts: { notifier?
   const mutex = new Mutex(redis, mutexPrefix);
   const notifier = opts.notifier ?? new ProactiveSender(config, createAdapter(config, log), new ConversationStore(redis, config.REDIS_PREFIX), log);
   const choices = new ChoiceCache(choiceLoader(connections));
+  // Built at start so a bad credential setting (an unreadable certificate) stops the runner at once.
+  const graph = config.graph ? new GraphDelivery(config.graph) : undefined;
   const draining = new AbortController();
   const stopping = new AbortController();
   const maintenance = await startMaintenance({ config, log, catalog, archive, redis }, workerRedis);
   const worker = createWorker({
-    config, log, catalog, connections, archive, mutex, redis, notifier, choices, draining: draining.signal, stopping: stopping.signal,
+    config, log, catalog, connections, archive, mutex, redis, notifier, choices, graph, draining: draining.signal, stopping: stopping.signal,
   }, workerRedis);
   await worker.waitUntilReady();
-  log.info({ queue: config.QUEUE_NAME, concurrency: config.RUNNER_CONCURRENCY, reports: [...catalog.reports.keys()], ops: ops.url }, 'runner ready');
+  log.info({
+    queue: config.QUEUE_NAME, concurrency: config.RUNNER_CONCURRENCY, reports: [...catalog.reports.keys()], ops: ops.url,
+    delivery: config.graph ? { graph: config.graph.baseUrl, files: config.graph.files.kind, email: Boolean(config.graph.mail) } : 'local (download links)',
+  }, 'runner ready');
 
   let closing: Promise<void> | undefined;
   return {

@@ -1,10 +1,11 @@
 /**
  * The runner's job processor. Per job: re-validate the request, take the report's mutex (waiting if
- * another run holds it), run the pipeline into a workbook, archive it, send the result card.
+ * another run holds it), run the pipeline into a workbook, archive it, deliver it (delivery/deliver.ts).
  *
- * Exactly-once delivery across retries: the run's progress is recorded in Redis (`archived`, then one
- * field per channel). A retried job (runner died, Redis blip) skips what already happened, so the
- * requester never gets the same result twice, and a delivery failure does not rebuild the workbook.
+ * Exactly-once delivery across retries: the run's progress is recorded in Redis (`archived`, then
+ * `delivery:<channel>` per channel). A retried job (runner died, Redis blip, a delivery that failed)
+ * skips what already happened, so the requester never gets the same result twice, and a delivery
+ * failure does not rebuild the workbook.
  *
  * Shutdown: on SIGTERM (`draining`) a run still waiting for its mutex goes straight back to the
  * queue; past the grace period (`stopping`) running jobs are aborted and handed back too. A hand-back
@@ -16,20 +17,22 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { UnrecoverableError, WaitingError, Worker, type Job } from 'bullmq';
 import type { Redis } from 'ioredis';
-import { errorCard, resultCard, type AdaptiveCard } from '../cards/render.ts';
+import { errorCard, type AdaptiveCard } from '../cards/render.ts';
 import { mayRun } from '../core/access.ts';
 import { Archive, XLSX_TYPE } from '../core/archive.ts';
 import { outputFileName, type Catalog, type Report } from '../core/catalog.ts';
 import type { Config } from '../core/config.ts';
 import type { ChoiceCache } from '../core/choices.ts';
 import { DefinitionError, isPermanent, ShutdownError, StepError, userMessage, ValidationError } from '../core/errors.ts';
-import { reportJobSchema, type DeliveryRecord, type ReportJob, type RunResult } from '../core/job.ts';
+import { reportJobSchema, type ReportJob, type RunResult } from '../core/job.ts';
 import type { Logger } from '../core/logger.ts';
-import { recordDelivery, recordMutexWait, recordRun, recordStep, type RunOutcome } from '../core/metrics.ts';
+import { recordMutexWait, recordRun, recordStep, type RunOutcome } from '../core/metrics.ts';
 import type { Mutex } from '../core/mutex.ts';
 import { validateParams, type ParamValues } from '../core/params.ts';
 import { keys } from '../core/redis.ts';
 import type { Connections } from './connectors/registry.ts';
+import { deliverRun } from './delivery/deliver.ts';
+import type { GraphDelivery } from './delivery/graph.ts';
 import { ReportWorkbook } from './excel/writer.ts';
 import { recordRun as recordInHistory } from './record.ts';
 import { runPipeline, type Progress } from './pipeline/run.ts';
@@ -53,6 +56,8 @@ export interface RunnerDeps {
   draining?: AbortSignal;
   /** Aborted with a ShutdownError when the grace period is over: running jobs go back to the queue. */
   stopping?: AbortSignal;
+  /** Microsoft Graph (OneDrive/SharePoint, email); absent in local mode. */
+  graph?: GraphDelivery;
 }
 
 /** What a job reports as progress (read by status cards and tests). */
@@ -100,26 +105,11 @@ export async function processJob(deps: RunnerDeps, job: Job<ReportJob, RunResult
       finished('completed');
       return result;
     }
-    if (await deps.redis.hget(runKey, 'delivery:teams')) {
-      log.info('result already delivered by an earlier attempt');
-      finished('completed');
-      return result;
-    }
     await job.updateProgress({ state: 'delivering' } satisfies JobProgress);
-    const downloadUrl = await deps.archive.downloadUrl(result.blobName, deps.config.DOWNLOAD_LINK_MINUTES, result.fileName);
-    try {
-      await deps.notifier.sendCard(data, resultCard(report, params, {
-        runId: data.runId, fileName: result.fileName, rows: result.rows, durationMs: result.durationMs,
-        downloadUrl, linkMinutes: deps.config.DOWNLOAD_LINK_MINUTES, checks: result.checks,
-      }), `${report.title} is ready.`);
-    } catch (err) {
-      recordDelivery('teams', 'failed');
-      throw err;
-    }
-    recordDelivery('teams', 'sent');
-    const record: DeliveryRecord = { channel: 'teams', status: 'sent', attempts: job.attemptsMade + 1, at: new Date().toISOString(), url: downloadUrl };
-    await deps.redis.hset(runKey, 'delivery:teams', JSON.stringify(record));
-    log.info({ rows: result.rows, ms: result.durationMs }, 'run delivered');
+    const attempt = job.attemptsMade + 1;
+    const deliveries = await deliverRun(deps, { job: data, report, params, result, attempt, final: attempt >= (job.opts.attempts ?? 1), log, signal });
+    const outcome = Object.fromEntries(Object.entries(deliveries).map(([channel, rec]) => [channel, rec?.status]));
+    log.info({ rows: result.rows, ms: result.durationMs, deliveries: outcome }, 'run delivered');
     finished('completed');
     return result;
   } catch (err) {
