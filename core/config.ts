@@ -219,7 +219,8 @@ function graphConfig(c: z.infer<typeof configSchema>): GraphConfig | undefined {
   ].filter((k): k is string => Boolean(k));
   if (kinds.length > 1) throw new ConfigError([`${kinds.join(', ')}: set only one Graph credential`]);
   if (kinds.length === 0) {
-    const orphan = (['GRAPH_TENANT_ID', 'GRAPH_CLIENT_ID', 'GRAPH_SITE_ID', 'GRAPH_DRIVE_ID', 'ACTIONABLE_ORIGINATOR'] as const).find((k) => c[k]);
+    // ACTIONABLE_ORIGINATOR is not one of them: the bot uses it on the Outlook cards it answers with.
+    const orphan = (['GRAPH_TENANT_ID', 'GRAPH_CLIENT_ID', 'GRAPH_SITE_ID', 'GRAPH_DRIVE_ID'] as const).find((k) => c[k]);
     if (orphan) {
       throw new ConfigError([`${orphan}: needs a Graph credential: set GRAPH_CLIENT_SECRET, GRAPH_CERTIFICATE_PATH or GRAPH_MANAGED_IDENTITY`]);
     }
