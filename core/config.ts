@@ -48,6 +48,15 @@ export const configSchema = z.object({
   MAIL_SENDER: z.email().optional(),
   /** Entra object ids (comma-separated) of people who may see and cancel everyone's runs. */
   ADMIN_USERS: z.string().default('').transform((s) => s.split(',').map((x) => x.trim()).filter(Boolean)),
+
+  /** How often a running report's status card shows a new elapsed time (step changes are shown at once). */
+  STATUS_UPDATE_MS: positiveInt.min(1000).default(5000),
+  /** Proactive messages and card updates per second into one Teams conversation (Teams allows about 7). */
+  SEND_RATE_PER_CONVERSATION: positiveInt.max(50).default(7),
+  /** Proactive requests per second into one tenant, per bot or runner process (Teams allows about 30 per app). */
+  SEND_RATE_PER_TENANT: positiveInt.max(500).default(30),
+  /** Tries per proactive send or card update when Teams answers 429 (throttled). */
+  SEND_MAX_ATTEMPTS: positiveInt.max(10).default(4),
 });
 
 export type Config = Readonly<z.infer<typeof configSchema> & {
