@@ -10,6 +10,7 @@ import { createRedis } from '../core/redis.ts';
 import { createAdapter } from './adapter.ts';
 import { createApp } from './app.ts';
 import { ConversationStore } from './conversations.ts';
+import { ProactiveSender } from './proactive.ts';
 import { createServer } from './server.ts';
 
 export interface RunningBot {
@@ -29,7 +30,8 @@ export async function startBot(config: Config, log: Logger): Promise<RunningBot>
   // The bot reads data only for choice lists (e.g. the PCNs a form offers); it never runs a report.
   const connections = new Connections(config.connections);
   const choices = new ChoiceCache(choiceLoader(connections));
-  const app = createApp(adapter, { config, log, catalog, queue, conversations, redis, choices });
+  const sender = new ProactiveSender(config, adapter, conversations, log);
+  const app = createApp(adapter, { config, log, catalog, queue, conversations, redis, choices, sender });
   const server = createServer(config, adapter, app, log);
   await new Promise<void>((resolve, reject) => {
     server.once('error', reject);

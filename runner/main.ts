@@ -1,6 +1,7 @@
 /**
  * Starts a runner process: config, Redis, catalog, connections, archive, mutex, the proactive sender
- * and the BullMQ worker. SIGTERM stops taking jobs, lets the running ones finish, closes everything.
+ * and the BullMQ worker, and listens on the cancel channel so that a cancel request reaches the run
+ * wherever it is held. SIGTERM stops taking jobs, lets the running ones finish, closes everything.
  */
 import { createAdapter } from '../bot/adapter.ts';
 import { ConversationStore } from '../bot/conversations.ts';
@@ -34,9 +35,16 @@ export async function startRunner(config: Config, log: Logger, opts: { notifier?
   const choices = new ChoiceCache(choiceLoader(connections));
   const worker = createWorker({ config, log, catalog, connections, archive, mutex, redis, notifier, choices }, workerRedis);
   await worker.waitUntilReady();
+  // A cancel request names a run; only the runner holding it has it tracked, the others ignore it.
+  const subscriber = createRedis(config, { blocking: true });
+  subscriber.on('message', (_channel: string, runId: string) => {
+    if (worker.cancelJob(runId, 'cancelled')) log.info({ runId }, 'cancel requested: aborting the run');
+  });
+  await subscriber.subscribe(keys(config.REDIS_PREFIX).cancelChannel());
   log.info({ queue: config.QUEUE_NAME, concurrency: config.RUNNER_CONCURRENCY, reports: [...catalog.reports.keys()] }, 'runner ready');
   return {
     async close() {
+      await subscriber.quit().catch(() => subscriber.disconnect());
       await worker.close();
       await connections.close();
       await Promise.allSettled([redis.quit(), workerRedis.quit()]);

@@ -5,6 +5,10 @@
  * Exactly-once delivery across retries: the run's progress is recorded in Redis (`archived`, then one
  * field per channel). A retried job (runner died, Redis blip) skips what already happened, so the
  * requester never gets the same result twice, and a delivery failure does not rebuild the workbook.
+ *
+ * The run's live status card follows along (runner/status.ts). A run someone cancelled (its Redis
+ * record says so; the abort reaches this runner through worker.cancelJob) stops where it is, its
+ * mutex released, and ends without a retry or a result: the status card says Cancelled.
  */
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
@@ -23,13 +27,19 @@ import type { Logger } from '../core/logger.ts';
 import type { Mutex } from '../core/mutex.ts';
 import { validateParams, type ParamValues } from '../core/params.ts';
 import { keys } from '../core/redis.ts';
+import { cancelRecord, RUN_RECORD_TTL_SECONDS, type CancelRecord } from '../core/status.ts';
 import type { Connections } from './connectors/registry.ts';
 import { ReportWorkbook } from './excel/writer.ts';
 import { runPipeline, type Progress } from './pipeline/run.ts';
+import { StatusReporter } from './status.ts';
 
-/** How the runner reaches the requester (bot/proactive.ts in production). */
+/**
+ * How the runner reaches the requester (bot/proactive.ts in production): new cards, privately
+ * (the requester's 1:1 chat) for private reports, and in-place updates of the live status card.
+ */
 export interface Notifier {
-  sendCard(job: ReportJob, card: AdaptiveCard, text?: string): Promise<string | undefined>;
+  sendCard(job: ReportJob, card: AdaptiveCard, text?: string, opts?: { privately?: boolean }): Promise<string | undefined>;
+  updateCard?(job: ReportJob, activityId: string, card: AdaptiveCard): Promise<void>;
 }
 
 export interface RunnerDeps {
@@ -50,7 +60,15 @@ export type JobProgress =
   | ({ state: 'running' } & Progress)
   | { state: 'delivering' };
 
-const RUN_RECORD_TTL_SECONDS = 30 * 24 * 3600;
+/** Thrown when a run's cancel record is found before or between its steps. */
+class RunCancelledError extends Error {
+  readonly record: CancelRecord;
+  constructor(record: CancelRecord) {
+    super(`cancelled by ${record.by.name || record.by.aadObjectId}`);
+    this.name = 'RunCancelledError';
+    this.record = record;
+  }
+}
 
 /** Process one job. Exported for tests; production wraps it in a BullMQ Worker via createWorker(). */
 export async function processJob(deps: RunnerDeps, job: Job<ReportJob, RunResult>, signal?: AbortSignal): Promise<RunResult> {
@@ -64,8 +82,17 @@ export async function processJob(deps: RunnerDeps, job: Job<ReportJob, RunResult
   const runKey = keys(deps.config.REDIS_PREFIX).run(data.runId);
   let report: Report | undefined;
   let params: ParamValues = data.params as ParamValues;
+  const startedAt = new Date().toISOString();
+  let status: StatusReporter | undefined;
   try {
     report = deps.catalog.reports.get(data.reportId);
+    const shown = report ?? { id: data.reportId, title: data.reportId, parameters: [], private: false };
+    status = new StatusReporter({
+      notifier: deps.notifier, redis: deps.redis, prefix: deps.config.REDIS_PREFIX, log, updateMs: deps.config.STATUS_UPDATE_MS,
+    }, data, shown, params);
+    const cancelled = await cancelRecord(deps.redis, deps.config.REDIS_PREFIX, data.runId);
+    if (cancelled) throw new RunCancelledError(cancelled);
+    status.set({ state: 'starting', startedAt });
     if (!report) throw new DefinitionError(data.reportId, 'report not found in this runner\'s catalog');
     if (!mayRun(report, data.requestedBy)) throw new ValidationError(`You are not allowed to run ${report.title}.`);
     params = validateParams(report.id, report.parameters, data.params, report.rules, { choices: await deps.choices.forReport(report) });
@@ -76,7 +103,7 @@ export async function processJob(deps: RunnerDeps, job: Job<ReportJob, RunResult
       result = JSON.parse(archived) as RunResult;
       log.info('workbook already archived by an earlier attempt; skipping the pipeline');
     } else {
-      result = await build(deps, job, data, report, params, log, signal);
+      result = await build(deps, job, data, report, params, log, signal, status, startedAt);
       await deps.redis.multi().hset(runKey, 'archived', JSON.stringify(result)).expire(runKey, RUN_RECORD_TTL_SECONDS).exec();
     }
 
@@ -84,33 +111,53 @@ export async function processJob(deps: RunnerDeps, job: Job<ReportJob, RunResult
       log.info({ rows: result.rows, ms: result.durationMs }, 'CLI run archived; the CLI fetches it, nothing is sent to Teams');
       return result;
     }
+    const done = { state: 'done', rows: result.rows, durationMs: result.durationMs, checksFailed: result.checks.filter((c) => !c.passed).length } as const;
     if (await deps.redis.hget(runKey, 'delivery:teams')) {
       log.info('result already delivered by an earlier attempt');
+      status.set(done);
       return result;
     }
     await job.updateProgress({ state: 'delivering' } satisfies JobProgress);
+    status.set({ state: 'delivering', startedAt });
     const downloadUrl = await deps.archive.downloadUrl(result.blobName, deps.config.DOWNLOAD_LINK_MINUTES, result.fileName);
     await deps.notifier.sendCard(data, resultCard(report, params, {
       runId: data.runId, fileName: result.fileName, rows: result.rows, durationMs: result.durationMs,
       downloadUrl, linkMinutes: deps.config.DOWNLOAD_LINK_MINUTES, checks: result.checks,
-    }), `${report.title} is ready.`);
+    }), `${report.title} is ready.`, { privately: report.private });
     const record: DeliveryRecord = { channel: 'teams', status: 'sent', attempts: job.attemptsMade + 1, at: new Date().toISOString(), url: downloadUrl };
     await deps.redis.hset(runKey, 'delivery:teams', JSON.stringify(record));
+    status.set(done);
     log.info({ rows: result.rows, ms: result.durationMs }, 'run delivered');
     return result;
   } catch (err) {
+    // A cancel request stops the run without a retry, an error card or a result.
+    const cancelled = err instanceof RunCancelledError ? err.record
+      : signal?.aborted ? await cancelRecord(deps.redis, deps.config.REDIS_PREFIX, data.runId).catch(() => undefined) : undefined;
+    if (cancelled) {
+      log.info({ by: cancelled.by.aadObjectId }, 'run cancelled');
+      status?.set({ state: 'cancelled', by: cancelled.by.name || 'someone', at: cancelled.at });
+      throw new UnrecoverableError(`cancelled by ${cancelled.by.name || cancelled.by.aadObjectId}`);
+    }
     const permanent = isPermanent(err) || signal?.aborted === true;
     const final = permanent || job.attemptsMade + 1 >= (job.opts.attempts ?? 1);
     log.error({ err, final }, 'run failed');
-    if (final) await notifyFailure(deps, data, report, params, err, runKey, log);
+    if (final) {
+      status?.set({ state: 'failed', message: userMessage(err), step: err instanceof StepError ? err.step : undefined });
+      await notifyFailure(deps, data, report, params, err, runKey, log);
+    } else {
+      status?.set({ state: 'retrying', attempt: job.attemptsMade + 1, message: userMessage(err) });
+    }
     if (permanent) throw new UnrecoverableError(err instanceof Error ? err.message : String(err));
     throw err;
+  } finally {
+    await status?.close();
   }
 }
 
 /** Pipeline under the mutex, then the archive upload (outside it: the lock guards shared tables only). */
 async function build(
-  deps: RunnerDeps, job: Job<ReportJob, RunResult>, data: ReportJob, report: Report, params: ParamValues, log: Logger, signal?: AbortSignal,
+  deps: RunnerDeps, job: Job<ReportJob, RunResult>, data: ReportJob, report: Report, params: ParamValues, log: Logger,
+  signal: AbortSignal | undefined, status: StatusReporter, startedAt: string,
 ): Promise<RunResult> {
   const started = Date.now();
   const timeout = AbortSignal.timeout(Math.min(report.timeout, deps.config.RUN_TIMEOUT_MS));
@@ -125,7 +172,10 @@ async function build(
       waitMs: deps.config.MUTEX_WAIT_MS,
       signal: runSignal,
       log,
-      onWaiting: () => void job.updateProgress({ state: 'waiting-lock', locks: report.locks } satisfies JobProgress).catch(() => {}),
+      onWaiting: () => {
+        status.set({ state: 'waiting-lock', locks: report.locks, startedAt });
+        void job.updateProgress({ state: 'waiting-lock', locks: report.locks } satisfies JobProgress).catch(() => {});
+      },
     }, async (lockSignal) => {
       log.info({ locks: report.locks }, 'run started');
       const workbook = new ReportWorkbook({ path, creator: 'Report Bot', title: report.title });
@@ -136,6 +186,7 @@ async function build(
           signal: lockSignal,
           log,
           onProgress: (p) => {
+            status.set({ state: 'running', step: p.step, steps: p.steps, name: p.name, rows: p.rows, startedAt });
             // At most one Redis write a second: progress is for people, not for accounting.
             const now = Date.now();
             if (p.rows !== 0 && now - lastProgress < 1000) return;
@@ -178,7 +229,7 @@ async function notifyFailure(
       step: err instanceof StepError ? err.step : undefined,
       message: userMessage(err),
     });
-    await deps.notifier.sendCard(data, card, `${report?.title ?? data.reportId} failed.`);
+    await deps.notifier.sendCard(data, card, `${report?.title ?? data.reportId} failed.`, { privately: report?.private });
   } catch (sendErr) {
     log.error({ err: sendErr }, 'could not tell the requester about the failure');
   }
