@@ -3,7 +3,7 @@ import assert from 'node:assert/strict';
 import type { Report } from '../core/catalog.ts';
 import { parameterSchema } from '../core/params.ts';
 import type { RunStatus } from '../core/status.ts';
-import { catalogCard, errorCard, formatDuration, formCard, helpCard, resultCard, runsCard, statusCard, TYPEAHEAD_OVER } from './render.ts';
+import { catalogCard, COMMANDS, errorCard, formatDuration, formCard, helpCard, resultCard, runsCard, statusCard, TYPEAHEAD_OVER } from './render.ts';
 import { Verbs } from './verbs.ts';
 
 const report = {
@@ -72,6 +72,14 @@ test('the form has one input per parameter, typed, pre-filled, with no empty bou
   assert.equal(byId['param.top'].min, 1);
   assert.equal(byId['param.top'].max, 10);
   assert.match(JSON.stringify(card), /Period must be …/);
+});
+
+test('commands fit the Teams manifest command list (title ≤ 32, description ≤ 128, at most 10)', () => {
+  assert.ok(COMMANDS.length <= 10);
+  for (const c of COMMANDS) {
+    assert.ok(c.usage.length <= 32, c.usage);
+    assert.ok(c.text.length <= 128, c.text);
+  }
 });
 
 test('durations read like a person would say them', () => {

@@ -24,12 +24,15 @@ function render(name: string, data: Record<string, unknown>): AdaptiveCard {
   return template.expand({ $root: { ...data, verbs: Verbs } }) as AdaptiveCard;
 }
 
-/** The commands the bot understands, for the help card and the Teams manifest's command list. */
+/**
+ * The commands the bot understands, for the help card and the Teams manifest's command list (which
+ * allows titles of up to 32 characters and descriptions of up to 128).
+ */
 export const COMMANDS = [
   { usage: 'help', text: 'What I can do' },
   { usage: 'reports', text: 'The report catalog: pick one and fill in its form' },
   { usage: 'run report-id name=value …', text: 'Run a report straight from the chat, e.g. the example below' },
-  { usage: 'run tb for 900101 jan to mar 2025', text: 'Or say it in words: I fill in the form with what I understood, and you press Run' },
+  { usage: 'tb for 900101 jan to mar 2025', text: 'Or say it in words: I fill in the form with what I understood, and you press Run' },
   { usage: 'status', text: 'Your queued and running reports, where they are, with Cancel' },
   { usage: 'cancel run-id', text: 'Stop a queued or running report (the run id is on its card)' },
 ] as const;

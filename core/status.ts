@@ -97,8 +97,9 @@ export async function currentStatus(queue: ReportQueue, redis: Redis, prefix: st
   let status: RunStatus;
   switch (state) {
     case 'active':
+      // A saved outcome while still active: the runner is only finishing its bookkeeping.
       status = cancel ? { state: 'cancelling', by: cancel.by.name || 'someone', startedAt }
-        : saved && !isFinal(saved) && saved.state !== 'queued' && saved.state !== 'retrying' ? saved
+        : saved && saved.state !== 'queued' && saved.state !== 'retrying' ? saved
           : { state: 'starting', startedAt };
       break;
     case 'completed': {

@@ -82,18 +82,36 @@ export class StatusReporter {
     else this.schedule(kindChanged ? 0 : stepChanged ? this.opts.stepGapMs : this.opts.updateMs);
   }
 
+  /**
+   * Show the current state now (the outcome before the result message that follows it); waits a
+   * bounded time, and keeps ticking afterwards if the run is still going.
+   */
+  async settle(): Promise<void> {
+    if (this.closed || !this.activityId) return;
+    this.clearTimer();
+    await this.bounded((async () => {
+      await this.sending;
+      if (this.current && this.render(this.current).key !== this.shown) await this.send();
+    })());
+    const s = this.current;
+    if (!this.closed && s && !isFinal(s)) this.schedule(this.opts.updateMs);
+  }
+
   /** Stop ticking and send the last state if it has not been shown; waits a bounded time. */
   async close(): Promise<void> {
     if (this.closed) return;
     this.closed = true;
     this.clearTimer();
     if (!this.activityId) return;
-    const last = (async () => {
+    await this.bounded((async () => {
       await this.sending;
       if (this.current && this.render(this.current).key !== this.shown) await this.send();
-    })();
+    })());
+  }
+
+  private async bounded(work: Promise<void>): Promise<void> {
     let timeout: NodeJS.Timeout | undefined;
-    await Promise.race([last, new Promise<void>((resolve) => { timeout = setTimeout(resolve, this.opts.closeWaitMs); timeout.unref(); })]);
+    await Promise.race([work, new Promise<void>((resolve) => { timeout = setTimeout(resolve, this.opts.closeWaitMs); timeout.unref(); })]);
     clearTimeout(timeout);
   }
 

@@ -120,13 +120,15 @@ export async function processJob(deps: RunnerDeps, job: Job<ReportJob, RunResult
     await job.updateProgress({ state: 'delivering' } satisfies JobProgress);
     status.set({ state: 'delivering', startedAt });
     const downloadUrl = await deps.archive.downloadUrl(result.blobName, deps.config.DOWNLOAD_LINK_MINUTES, result.fileName);
+    // The status card shows the outcome first; the result message follows it.
+    status.set(done);
+    await status.settle();
     await deps.notifier.sendCard(data, resultCard(report, params, {
       runId: data.runId, fileName: result.fileName, rows: result.rows, durationMs: result.durationMs,
       downloadUrl, linkMinutes: deps.config.DOWNLOAD_LINK_MINUTES, checks: result.checks,
     }), `${report.title} is ready.`, { privately: report.private });
     const record: DeliveryRecord = { channel: 'teams', status: 'sent', attempts: job.attemptsMade + 1, at: new Date().toISOString(), url: downloadUrl };
     await deps.redis.hset(runKey, 'delivery:teams', JSON.stringify(record));
-    status.set(done);
     log.info({ rows: result.rows, ms: result.durationMs }, 'run delivered');
     return result;
   } catch (err) {
@@ -143,6 +145,7 @@ export async function processJob(deps: RunnerDeps, job: Job<ReportJob, RunResult
     log.error({ err, final }, 'run failed');
     if (final) {
       status?.set({ state: 'failed', message: userMessage(err), step: err instanceof StepError ? err.step : undefined });
+      await status?.settle();
       await notifyFailure(deps, data, report, params, err, runKey, log);
     } else {
       status?.set({ state: 'retrying', attempt: job.attemptsMade + 1, message: userMessage(err) });
