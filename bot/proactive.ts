@@ -49,6 +49,8 @@ export class ProactiveSender {
   private readonly attempts: number;
   private readonly perConversation: RateLimiter;
   private readonly perTenant: RateLimiter;
+  /** The last call queued per conversation: the next one starts when it has settled. */
+  private readonly lanes = new Map<string, Promise<void>>();
 
   constructor(config: Config, adapter: TeamsAdapter, conversations: ConversationStore, log: Logger) {
     this.adapter = adapter;
@@ -140,15 +142,16 @@ export class ProactiveSender {
   }
 
   /**
-   * One Connector call in `reference`'s conversation: in line behind earlier calls to the same
-   * conversation and within the tenant's rate, retried on 429. botbuilder hands an error thrown in a
-   * proactive turn to the adapter's turn-error handler, which logs it and carries on; it is caught
-   * here instead, so the caller learns that the call failed.
+   * One Connector call in `reference`'s conversation, in the conversation's send queue: calls into
+   * one conversation go one at a time, in order (a card's update never overtakes the message before
+   * it), each attempt within the conversation's and the tenant's rate, retried (bounded) on 429.
+   * botbuilder hands an error thrown in a proactive turn to the adapter's turn-error handler, which
+   * logs it and carries on; it is caught here instead, so the caller learns that the call failed.
    */
   private call<T>(reference: Reference, work: (context: TurnContext) => Promise<T>): Promise<T> {
     const conversationId = String(reference.conversation?.id ?? '').split(';')[0];
     const tenantId = reference.conversation?.tenantId ?? '';
-    return withRetry(async () => {
+    const attempt = async (): Promise<T> => {
       await this.perConversation.acquire(conversationId);
       await this.perTenant.acquire(tenantId);
       let result: T | undefined;
@@ -162,10 +165,17 @@ export class ProactiveSender {
       });
       if (failure) throw failure.err;
       return result as T;
-    }, {
+    };
+    const run = () => withRetry(attempt, {
       attempts: this.attempts,
       classify: throttling,
-      onRetry: (err, attempt, waitMs) => this.log.warn({ err: { message: (err as Error).message }, attempt, waitMs, conversationId }, 'Teams throttled a proactive call; trying again'),
+      onRetry: (err, n, waitMs) => this.log.warn({ err: { message: (err as Error).message }, attempt: n, waitMs, conversationId }, 'Teams throttled a proactive call; trying again'),
     });
+    const previous = this.lanes.get(conversationId) ?? Promise.resolve();
+    const mine = previous.then(run, run);
+    const tail = mine.then(() => {}, () => {});
+    this.lanes.set(conversationId, tail);
+    void tail.then(() => { if (this.lanes.get(conversationId) === tail) this.lanes.delete(conversationId); });
+    return mine;
   }
 }
