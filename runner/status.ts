@@ -1,8 +1,8 @@
 /**
  * Keeps a run's live status card current while a runner works on it. State changes (queued →
  * waiting for the lock → running → sending → done / failed / cancelled) go out as soon as the
- * previous update is through; a new step at most once a second; the elapsed time and row count at
- * most every STATUS_UPDATE_MS. Updates are coalesced (only the latest state is ever sent), one at a
+ * previous update is through; a new step (or forEach value) at most once a second; the elapsed time
+ * and row count at most every STATUS_UPDATE_MS. Updates are coalesced (only the latest state is ever sent), one at a
  * time per run, and a failed update is logged and never fails the run. Every change is also saved
  * in the run's Redis hash, where the bot reads it for a card refresh or the `status` command.
  */
@@ -72,7 +72,9 @@ export class StatusReporter {
     const before = this.current;
     this.current = status;
     const kindChanged = before?.state !== status.state;
-    const stepChanged = !kindChanged && status.state === 'running' && before?.state === 'running' && before.step !== status.step;
+    // A new step, or the next value of a step's forEach ("… (202503)"), is progress worth showing soon.
+    const stepChanged = !kindChanged && status.state === 'running' && before?.state === 'running'
+      && (before.step !== status.step || before.name !== status.name);
     if (kindChanged || stepChanged) {
       saveStatus(this.opts.redis, this.opts.prefix, this.job.runId, status)
         .catch((err: unknown) => this.opts.log.debug({ err }, 'could not save the run status'));
