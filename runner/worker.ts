@@ -107,11 +107,12 @@ export async function processJob(deps: RunnerDeps, job: Job<ReportJob, RunResult
       await deps.redis.multi().hset(runKey, 'archived', JSON.stringify(result)).expire(runKey, RUN_RECORD_TTL_SECONDS).exec();
     }
 
+    const done = { state: 'done', rows: result.rows, durationMs: result.durationMs, checksFailed: result.checks.filter((c) => !c.passed).length } as const;
     if (data.origin === 'cli') {
       log.info({ rows: result.rows, ms: result.durationMs }, 'CLI run archived; the CLI fetches it, nothing is sent to Teams');
+      status.set(done);
       return result;
     }
-    const done = { state: 'done', rows: result.rows, durationMs: result.durationMs, checksFailed: result.checks.filter((c) => !c.passed).length } as const;
     if (await deps.redis.hget(runKey, 'delivery:teams')) {
       log.info('result already delivered by an earlier attempt');
       status.set(done);

@@ -305,6 +305,18 @@ test('typeahead: the gl-detail account searches the chart of accounts of the cho
   assert.deepEqual(results.slice(1).map((r) => r.value), expected);
   assert.match(results[1].title, /^\d{5}-000-0000 \S/, 'titles carry the account name');
 
+  // Submitted with a bad account: the form comes back with the problem next to the field and keeps what was typed.
+  const before = await jobCount(stack.queue);
+  const back = await user.invokeAction(stack.endpoint, { verb: 'report.submit', data: {
+    reportId: 'gl-detail', 'param.pcn': '900202', 'param.account': 'cash!', 'param.startPeriod': '202502', 'param.endPeriod': '202501',
+  } });
+  const again = back.body?.value;
+  assert.equal(headline(again), 'GL detail by account');
+  assert.match(texts(again), /Account has the wrong format/);
+  assert.deepEqual(['param.pcn', 'param.account', 'param.startPeriod', 'param.endPeriod'].map((id) => findById(again, id)?.value), ['900202', 'cash!', '202502', '202501']);
+  assert.deepEqual((findById(again, 'param.account')?.choices as { value: string }[])[0], { title: 'cash!', value: 'cash!' }, 'the typed value stays selectable');
+  assert.equal(await jobCount(stack.queue), before);
+
   const none = await user.invokeSearch(stack.endpoint, { dataset: 'gl-detail.account', queryText: 'zz-no-such', data: { 'param.pcn': '900101' } });
   assert.deepEqual((none.body?.value as { results: unknown[] }).results, []);
   const unknown = await user.invokeSearch(stack.endpoint, { dataset: 'payroll.secret', queryText: '1' });
