@@ -248,11 +248,17 @@ describe('LocalConnector', () => {
     const existing = await create({ isGroup: false, bot: { id: '28:bot-id' }, members: [{ id: user.reference.userId }], tenantId: user.reference.tenantId });
     assert.equal(existing.status, 201);
     assert.deepEqual(await existing.json(), { id: user.reference.conversationId, serviceUrl: connector.url });
-    const fresh = (await (await create({ members: [{ id: '29:new' }], activity: { type: 'message', text: 'hi' } })).json()) as { id: string; activityId: string };
+    const fresh = (await (await create({ members: [{ id: '29:new' }], channelData: { tenant: { id: user.reference.tenantId } }, activity: { type: 'message', text: 'hi' } })).json()) as { id: string; activityId: string };
     assert.match(fresh.id, /^a:1/);
     assert.ok(fresh.activityId);
     const call = await connector.waitFor((c) => c.route === 'createConversation' && c.conversationId === fresh.id, 100);
     assert.equal(call.activityId, fresh.activityId);
+    // As Teams: no tenant, or nobody to talk to, is a bad request.
+    const noTenant = await create({ isGroup: false, members: [{ id: '29:new' }] });
+    assert.equal(noTenant.status, 400);
+    assert.deepEqual(await noTenant.json(), { error: { code: 'BadSyntax', message: 'Could not parse tenant id' } });
+    const nobody = await create({ isGroup: false, members: [], tenantId: user.reference.tenantId });
+    assert.equal(nobody.status, 400);
   });
 
   test('invokeAction posts an Action.Execute invoke and returns the invoke response', async () => {

@@ -972,6 +972,11 @@ export class LocalConnector {
     const members = Array.isArray(params.members) ? (params.members as unknown[]).filter(isObject) : [];
     const wanted = members.map((m) => str(m.id)).filter(Boolean);
     const isGroup = params.isGroup === true;
+    // Teams needs the tenant (top-level tenantId or channelData.tenant.id) and, for a chat, whom it is with.
+    const channelData = isObject(params.channelData) ? params.channelData : {};
+    const tenantId = str(isObject(channelData.tenant) ? channelData.tenant.id : '') || str(params.tenantId);
+    if (!tenantId) throw new HttpError(400, 'BadSyntax', 'Could not parse tenant id');
+    if (wanted.length === 0) throw new HttpError(400, 'BadSyntax', 'Incorrect conversation creation parameters');
     // Teams answers a 1:1 create with the user's existing personal chat, so proactive code that
     // "creates" a conversation lands in the same chat the user sees.
     if (!isGroup && wanted.length === 1) {
@@ -983,7 +988,6 @@ export class LocalConnector {
     }
     const type: ConversationType = isGroup ? 'groupChat' : 'personal';
     const id = newConversationId(type);
-    const tenantId = str(isObject(params.tenant) ? params.tenant.id : '') || str(params.tenantId) || DEFAULT_TENANT_ID;
     this.members.set(id, {
       type,
       members: members.map((m) => ({
