@@ -104,6 +104,10 @@ test('several PCNs, name value pairs, labels, booleans; unknown words are report
   u = understand(coa, '900101 including inactive', { now });
   assert.deepEqual(u.values, { pcn: '900101', includeInactive: 'true' });
 
+  u = understand(gl, 'account for 900101 jan 2025', { now });
+  assert.equal(u.values.account, undefined, 'a little word or a month after a parameter name is not its value');
+  assert.equal(u.values.pcn, '900101');
+
   u = understand(gl, '999999 for pcn 123', { now });
   assert.equal(u.values.pcn, undefined, 'a value that is not one of the choices is not taken');
   assert.deepEqual(u.ignored, ['999999', '123']);

@@ -262,7 +262,8 @@ export function understand(report: Pick<Report, 'parameters'>, text: string, opt
     }
     const p = byName(w);
     const next = list[i + 1];
-    if (p && next !== undefined && !used.has(i) && p.type !== 'period' && p.type !== 'boolean' && !/=/.test(next)) {
+    if (p && next !== undefined && !used.has(i) && p.type !== 'period' && p.type !== 'boolean' && !/=/.test(next)
+      && !STOPWORDS.has(next.toLowerCase()) && dateAtoms(next, i + 1) === undefined) {
       const value = next.replace(/^["']|["']$/g, '').replace(/[,;]+$/, '');
       if (p.type === 'choice' || p.type === 'multichoice') {
         if (!choicesOf(p, opts).some((c) => c.value === value)) return;
