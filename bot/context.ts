@@ -10,6 +10,7 @@ import type { Requester } from '../core/job.ts';
 import type { Logger } from '../core/logger.ts';
 import type { ReportQueue } from '../core/queue.ts';
 import type { ConversationStore } from './conversations.ts';
+import type { ProactiveSender } from './proactive.ts';
 
 export interface BotDeps {
   config: Config;
@@ -21,6 +22,8 @@ export interface BotDeps {
   choices: ChoiceCache;
   /** The run archive, for download links from the history; absent when BLOB_CONNECTION_STRING is not set. */
   archive?: Archive;
+  /** For cards the bot changes outside the turn that shows them (a queued run's card after a cancel). */
+  sender: ProactiveSender;
 }
 
 /** The reports this person may run: the catalog never shows the others. */
@@ -34,4 +37,9 @@ export function requesterOf(context: TurnContext): Requester {
   const from = context.activity.from ?? { id: '', name: '' };
   const upn = (from as { userPrincipalName?: string }).userPrincipalName ?? '';
   return { aadObjectId: from.aadObjectId || from.id, name: from.name ?? '', upn };
+}
+
+/** True for the people in ADMIN_USERS: they see and may cancel everyone's runs. */
+export function isAdmin(deps: BotDeps, who: Requester): boolean {
+  return deps.config.ADMIN_USERS.includes(who.aadObjectId);
 }

@@ -18,6 +18,7 @@ import { createAdapter } from './adapter.ts';
 import { startAdminBoard } from './admin.ts';
 import { createApp } from './app.ts';
 import { ConversationStore } from './conversations.ts';
+import { ProactiveSender } from './proactive.ts';
 import { createServer } from './server.ts';
 
 export interface RunningBot {
@@ -40,10 +41,11 @@ export async function startBot(config: Config, log: Logger): Promise<RunningBot>
   // The bot reads data only for choice lists (e.g. the PCNs a form offers); it never runs a report.
   const connections = new Connections(config.connections);
   const choices = new ChoiceCache(choiceLoader(connections));
+  const sender = new ProactiveSender(config, adapter, conversations, log);
   // The bot reads the archive only to hand out download links from the history (it never writes to
   // it); when it is configured, readiness checks it too.
   const archive = config.BLOB_CONNECTION_STRING ? new Archive(config) : undefined;
-  const deps = { config, log, catalog, queue, conversations, redis, choices, archive };
+  const deps = { config, log, catalog, queue, conversations, redis, choices, archive, sender };
   const app = createApp(adapter, deps);
   const readiness = new Readiness([
     redisCheck(redis),

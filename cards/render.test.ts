@@ -3,11 +3,16 @@ import assert from 'node:assert/strict';
 import type { Report } from '../core/catalog.ts';
 import { parameterSchema } from '../core/params.ts';
 import type { RunSummary } from '../core/history.ts';
-import { catalogCard, deliveryFailedCard, downloadCard, emailActionCard, errorCard, formatDuration, formCard, helpCard, historyCard, queuedCard, resultCard } from './render.ts';
+import type { RunStatus } from '../core/status.ts';
+import {
+  catalogCard, COMMANDS, deliveryFailedCard, downloadCard, emailActionCard, errorCard, formatDuration, formCard, helpCard, historyCard, resultCard,
+  runsCard, statusCard, TYPEAHEAD_OVER,
+} from './render.ts';
 import { EMAIL_OPTION_INPUT, Verbs } from './verbs.ts';
 
 const report = {
-  id: 'demo', title: 'Demo', description: 'A demo', category: 'Test', locks: [], access: { allow: ['*'], shareRuns: false }, retentionDays: 90, rules: [], timeout: 1000, steps: [], dir: '', sql: {},
+  id: 'demo', title: 'Demo', description: 'A demo', category: 'Test', aliases: [], private: false, locks: [],
+  access: { allow: ['*'], shareRuns: false }, retentionDays: 90, rules: [], timeout: 1000, steps: [], dir: '', sql: {},
   output: { fileName: 'x.xlsx' }, delivery: { email: false },
   parameters: [
     { name: 'pcn', type: 'choice', choices: [{ value: '900101', title: 'Plant A' }] },
@@ -55,10 +60,21 @@ function walk(node: unknown, visit: (o: Record<string, unknown>) => void): void 
   }
 }
 
+const run = { runId: 'r1', params: { pcn: '900101' }, requestedBy: 'Megan Bowen', requesterTeamsId: '29:megan' };
+const startedAt = new Date(Date.now() - 75_000).toISOString();
+const STATUSES: RunStatus[] = [
+  { state: 'queued', position: 3 }, { state: 'queued' }, { state: 'retrying', attempt: 1, message: 'x' }, { state: 'starting', startedAt },
+  { state: 'waiting-lock', locks: ['tb'], startedAt }, { state: 'running', step: 2, steps: 5, name: 'Load', rows: 1234, startedAt },
+  { state: 'delivering', startedAt }, { state: 'cancelling', by: 'Megan Bowen', startedAt },
+  { state: 'done', rows: 10, durationMs: 4000, checksFailed: 0 }, { state: 'failed', message: 'Broken.', step: 'Load' },
+  { state: 'cancelled', by: 'Megan Bowen', at: startedAt },
+];
+
 test('every Action.Execute verb a card can carry is one the bot handles; no ${} left unbound', () => {
   const cards = [
     helpCard('run demo pcn=900101'), catalogCard([report]), formCard(report), formCard(report, { limit: 'x' }, { limit: 'bad' }),
-    queuedCard(report, 'r1', { pcn: '900101' }),
+    ...STATUSES.map((s) => statusCard(report, run, s)),
+    runsCard(STATUSES.map((status) => ({ report, run, status })), { everyone: true }), runsCard([], { everyone: false }),
     resultCard(report, { pcn: '900101' }, { runId: 'r1', fileName: 'f.xlsx', rows: 3, durationMs: 10, downloadUrl: 'http://x', linkMinutes: 5 }),
     errorCard(report, 'r1', { pcn: '900101', detail: true }, { step: 'Load', message: 'failed' }),
     historyCard({ scope: 'all', page: { runs: [succeeded, failed], total: 25, page: 1, pages: 3, pageSize: 10 }, reports: new Map([['demo', report]]) }),
@@ -97,6 +113,14 @@ test('the form has one input per parameter, typed, pre-filled, with no empty bou
   assert.equal(byId['param.top'].min, 1);
   assert.equal(byId['param.top'].max, 10);
   assert.match(JSON.stringify(card), /Period must be …/);
+});
+
+test('commands fit the Teams manifest command list (title ≤ 32, description ≤ 128, at most 10)', () => {
+  assert.ok(COMMANDS.length <= 10);
+  for (const c of COMMANDS) {
+    assert.ok(c.usage.length <= 32, c.usage);
+    assert.ok(c.text.length <= 128, c.text);
+  }
 });
 
 test('durations read like a person would say them', () => {
@@ -148,4 +172,49 @@ test('the Outlook card: originator, Action.Http Re-run with the exact body contr
   assert.deepEqual(teams, { type: 'Action.OpenUrl', title: 'Open in Teams', url: 'https://teams.microsoft.com/l/chat/0/0?users=28:app-1' });
   const noBot = emailActionCard(report, 'r', {}, { originator: 'o', publicBaseUrl: 'https://h' });
   assert.deepEqual((noBot.actions as { type: string }[]).map((a) => a.type), ['Action.Http']);
+});
+
+test('the status card: headline per state, elapsed time, Cancel while it can stop, Re-run once over, refresh for the requester', () => {
+  const queued = statusCard(report, run, { state: 'queued', position: 2 });
+  const body = JSON.stringify(queued.body);
+  assert.match(body, /"Queued: Demo"/);
+  assert.match(body, /Number 2 in the queue/);
+  assert.deepEqual(queued.refresh, { action: { type: 'Action.Execute', verb: 'run.status', data: { runId: 'r1' } }, userIds: ['29:megan'] });
+  assert.deepEqual((queued.actions as { title: string }[]).map((a) => a.title), ['Cancel']);
+
+  const running = statusCard(report, run, { state: 'running', step: 2, steps: 5, name: 'Load', rows: 1234, startedAt }, Date.parse(startedAt) + 75_000);
+  assert.match(JSON.stringify(running.body), /Step 2 of 5: Load · 1,234 rows/);
+  assert.match(JSON.stringify(running.body), /"title":"Elapsed","value":"1 min 15 s"/);
+
+  const done = statusCard(report, run, { state: 'done', rows: 10, durationMs: 4000, checksFailed: 0 });
+  assert.equal(done.refresh, undefined, 'a finished run needs no refresh');
+  const actions = done.actions as { title: string; verb: string; data: Record<string, unknown> }[];
+  assert.deepEqual(actions.map((a) => a.title), ['Re-run', 'Change parameters']);
+  assert.deepEqual(actions[0].data, { runId: 'r1', reportId: 'demo', params: { pcn: '900101' } });
+  assert.deepEqual(actions[1].data, { runId: 'r1', reportId: 'demo', values: { pcn: '900101' } });
+
+  const hidden = statusCard(report, { ...run, privately: true }, { state: 'queued' });
+  assert.doesNotMatch(JSON.stringify(hidden.body), /900101/, 'a private report keeps its parameters off shared cards');
+});
+
+test('a long choice list and a free-text parameter with suggestions become a typeahead with a static fallback', () => {
+  const many = Array.from({ length: TYPEAHEAD_OVER + 1 }, (_, i) => ({ value: String(1000 + i) }));
+  const r = {
+    ...report,
+    parameters: [
+      { name: 'site', type: 'choice', query: { sql: 'select 1 as value' } },
+      { name: 'account', type: 'string', suggest: { sql: 'select 1 as value' } },
+    ].map((p) => parameterSchema.parse(p)),
+  } as Report;
+  const card = formCard(r, { account: '5' }, {}, { choices: { site: many }, suggestions: { account: [{ value: '10000', title: '10000 Cash' }] } });
+  const inputs: Record<string, unknown>[] = [];
+  walk(card.body, (o) => { if (String(o.type).startsWith('Input.')) inputs.push(o); });
+  for (const input of inputs) {
+    assert.equal(input.type, 'Input.ChoiceSet');
+    assert.equal(input.style, 'filtered');
+    assert.deepEqual(input['choices.data'], { type: 'Data.Query', dataset: `demo.${String(input.id).slice(6)}`, associatedInputs: 'auto' });
+  }
+  assert.equal((inputs[0].choices as unknown[]).length, 15);
+  assert.deepEqual(inputs[1].choices, [{ title: '5', value: '5' }, { title: '10000 Cash', value: '10000' }], 'what was typed stays selectable');
+  assert.equal(inputs[1].value, '5');
 });

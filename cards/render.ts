@@ -5,9 +5,10 @@
 import { readFileSync } from 'node:fs';
 import * as ACData from 'adaptivecards-templating';
 import type { Report } from '../core/catalog.ts';
-import type { HistoryPage, RunStatus, RunSummary } from '../core/history.ts';
-import { choicesOf, defaultOf, describeParams, labelOf, type ParameterDef, type ParamValues, type ValidateOptions } from '../core/params.ts';
-import { EMAIL_OPTION_INPUT, PARAM_INPUT_PREFIX, Verbs, type HistoryScopeName } from './verbs.ts';
+import type { HistoryPage, RunStatus as HistoryRunStatus, RunSummary } from '../core/history.ts';
+import { choicesOf, defaultOf, describeParams, labelOf, type Choice, type ParameterDef, type ParamValues, type ValidateOptions } from '../core/params.ts';
+import { isFinal, type RunStatus } from '../core/status.ts';
+import { choiceDataset, EMAIL_OPTION_INPUT, PARAM_INPUT_PREFIX, Verbs, type HistoryScopeName } from './verbs.ts';
 
 export type AdaptiveCard = Record<string, unknown> & { type: 'AdaptiveCard' };
 
@@ -24,11 +25,17 @@ function render(name: string, data: Record<string, unknown>): AdaptiveCard {
   return template.expand({ $root: { ...data, verbs: Verbs } }) as AdaptiveCard;
 }
 
-/** The commands the bot understands, for the help card and the Teams manifest's command list. */
+/**
+ * The commands the bot understands, for the help card and the Teams manifest's command list (which
+ * allows titles of up to 32 characters and descriptions of up to 128).
+ */
 export const COMMANDS = [
   { usage: 'help', text: 'What I can do' },
   { usage: 'reports', text: 'The report catalog: pick one and fill in its form' },
   { usage: 'run report-id name=value …', text: 'Run a report straight from the chat, e.g. the example below' },
+  { usage: 'tb for 900101 jan to mar 2025', text: 'Or say it in words: I fill in the form with what I understood, and you press Run' },
+  { usage: 'status', text: 'Your queued and running reports, where they are, with Cancel' },
+  { usage: 'cancel run-id', text: 'Stop a queued or running report (the run id is on its card)' },
   { usage: 'history', text: 'Your earlier runs, newest first: download or re-run them' },
 ] as const;
 
@@ -41,21 +48,46 @@ export function catalogCard(reports: Iterable<Pick<Report, 'id' | 'title' | 'des
   return render('catalog', { reports: list });
 }
 
-function field(p: ParameterDef, value: unknown, error: string | undefined, opts: ValidateOptions) {
-  const kind = p.type === 'choice' || p.type === 'multichoice' ? 'choice'
-    : p.type === 'boolean' ? 'toggle'
-      : p.type === 'integer' || p.type === 'number' ? 'number'
-        : p.type === 'date' ? 'date' : 'text';
+/** A single choice list longer than this becomes a typeahead search (Data.Query) instead of a dropdown. */
+export const TYPEAHEAD_OVER = 50;
+/** Static choices a typeahead carries for clients without dynamic search (Teams lists at most 15). */
+const TYPEAHEAD_STATIC = 15;
+
+/** Options of a form: validation's choice lists, plus suggestion lists and a note on what was understood. */
+export interface FormOptions extends ValidateOptions {
+  /** Suggestion lists of free-text parameters with `suggest:` (their typeahead's static fallback). */
+  suggestions?: Readonly<Record<string, readonly Choice[]>>;
+  /** Shown above the fields, e.g. what the bot understood from a sentence. */
+  note?: string;
+}
+
+function field(reportId: string, p: ParameterDef, value: unknown, error: string | undefined, opts: FormOptions) {
+  const choices = choicesOf(p, opts);
+  const typeahead = (p.type === 'string' && p.suggest !== undefined) || (p.type === 'choice' && choices.length > TYPEAHEAD_OVER);
+  const kind = typeahead ? 'typeahead'
+    : p.type === 'choice' || p.type === 'multichoice' ? 'choice'
+      : p.type === 'boolean' ? 'toggle'
+        : p.type === 'integer' || p.type === 'number' ? 'number'
+          : p.type === 'date' ? 'date' : 'text';
   const shown = value ?? defaultOf(p, opts.now);
+  const text = shown === undefined ? '' : Array.isArray(shown) ? shown.join(',') : String(shown);
+  let listed = choices;
+  if (typeahead) {
+    // The fallback list: the first few, and whatever is filled in (a choice set shows only values it lists).
+    const pool = p.type === 'string' ? (opts.suggestions?.[p.name] ?? []) : choices;
+    const current = text === '' ? [] : [pool.find((c) => c.value === text) ?? { value: text }];
+    listed = [...current, ...pool.filter((c) => c.value !== text).slice(0, TYPEAHEAD_STATIC - current.length)];
+  }
   return {
     id: `${PARAM_INPUT_PREFIX}${p.name}`,
     kind,
     label: labelOf(p),
-    placeholder: p.type === 'period' ? 'YYYYMM, e.g. 202503' : (p.description ?? ''),
-    value: shown === undefined ? '' : Array.isArray(shown) ? shown.join(',') : String(shown),
+    placeholder: p.type === 'period' ? 'YYYYMM, e.g. 202503' : typeahead ? (p.description ?? 'Type to search') : (p.description ?? ''),
+    value: text,
     multi: p.type === 'multichoice',
     required: p.required,
-    choices: choicesOf(p, opts).map((c) => ({ title: c.title ?? c.value, value: c.value })),
+    choices: listed.map((c) => ({ title: c.title ?? c.value, value: c.value })),
+    dataset: choiceDataset(reportId, p.name),
     min: 'min' in p && p.min !== undefined ? p.min : '',
     max: 'max' in p && p.max !== undefined ? p.max : '',
     error: error ?? '',
@@ -65,11 +97,13 @@ function field(p: ParameterDef, value: unknown, error: string | undefined, opts:
 /**
  * The parameter form of a report. `values` pre-fills inputs (what the user typed stays when the form
  * comes back with errors); `errors` are per-parameter messages, '' keyed for the form as a whole;
- * `opts.choices` holds the lists of parameters whose choices come from data. With `email`, the form
- * ends with an "Also email me the file" toggle (input {@link EMAIL_OPTION_INPUT}) set to `email.checked`.
+ * `opts.choices` holds the lists of parameters whose choices come from data, `opts.suggestions` the
+ * suggestion lists of free-text parameters, `opts.note` a line above the fields. With `email`, the
+ * form ends with an "Also email me the file" toggle (input {@link EMAIL_OPTION_INPUT}) set to
+ * `email.checked`.
  */
 export function formCard(
-  report: Report, values: Record<string, unknown> = {}, errors: Record<string, string> = {}, opts: ValidateOptions = {},
+  report: Report, values: Record<string, unknown> = {}, errors: Record<string, string> = {}, opts: FormOptions = {},
   email?: { checked: boolean },
 ): AdaptiveCard {
   const known = new Set(report.parameters.map((p) => p.name));
@@ -78,8 +112,9 @@ export function formCard(
     reportId: report.id,
     title: report.title,
     description: report.description,
+    note: opts.note ?? '',
     error: general || (Object.keys(errors).length ? 'Please correct the fields marked below.' : ''),
-    fields: report.parameters.map((p) => field(p, values[p.name], errors[p.name], opts)),
+    fields: report.parameters.map((p) => field(report.id, p, values[p.name], errors[p.name], opts)),
     emailOption: email !== undefined,
     emailInput: EMAIL_OPTION_INPUT,
     emailChecked: String(email?.checked ?? false),
@@ -93,15 +128,123 @@ export function formCard(
   return card;
 }
 
-/** Card data that submits the same parameters again (inputs are named `param.<name>`). */
-function rerunData(reportId: string, params: ParamValues): Record<string, unknown> {
-  const data: Record<string, unknown> = { reportId };
-  for (const [k, v] of Object.entries(params)) data[`${PARAM_INPUT_PREFIX}${k}`] = Array.isArray(v) ? v.join(',') : String(v);
-  return data;
+/** Action data of Re-run (same parameters, new run) and Change parameters (the form, pre-filled). */
+function rerunData(reportId: string, runId: string, params: ParamValues) {
+  return { rerun: { runId, reportId, params }, edit: { runId, reportId, values: params } };
 }
 
-export function queuedCard(report: Report, runId: string, params: ParamValues): AdaptiveCard {
-  return render('queued', { title: report.title, runId, params: describeParams(report.parameters, params) });
+/** What a status card knows about its run besides the status. */
+export interface RunInfo {
+  runId: string;
+  params: ParamValues;
+  /** Display name of the person who asked for it. */
+  requestedBy: string;
+  /** Teams user id (29:…) of the requester: the card refreshes itself when they look at it. */
+  requesterTeamsId?: string;
+  /** The result goes to the requester's 1:1 chat (a private report): parameters stay off shared cards. */
+  privately?: boolean;
+}
+
+const STATUS_LOOK: Record<RunStatus['state'], { word: string; color: string }> = {
+  queued: { word: 'Queued', color: 'Default' },
+  retrying: { word: 'Retrying', color: 'Warning' },
+  starting: { word: 'Starting', color: 'Accent' },
+  'waiting-lock': { word: 'Waiting', color: 'Warning' },
+  running: { word: 'Running', color: 'Accent' },
+  delivering: { word: 'Sending', color: 'Accent' },
+  cancelling: { word: 'Cancelling', color: 'Warning' },
+  done: { word: 'Done', color: 'Good' },
+  failed: { word: 'Failed', color: 'Attention' },
+  cancelled: { word: 'Cancelled', color: 'Default' },
+};
+
+/** The one line that says where a run is, e.g. "Step 5 of 17: Open-period activity from Plex · 12,000 rows". */
+export function statusLine(status: RunStatus, opts: { privately?: boolean } = {}): string {
+  switch (status.state) {
+    case 'queued': return status.position ? `Number ${status.position} in the queue.` : 'Waiting for a free runner.';
+    case 'retrying': return `Attempt ${status.attempt} did not work (${status.message}); trying again shortly.`;
+    case 'starting': return 'Starting…';
+    case 'waiting-lock': return `Waiting for another run that uses the same data to finish (${status.locks.join(', ')} lock).`;
+    case 'running': return `Step ${status.step} of ${status.steps}: ${status.name}${status.rows ? ` · ${status.rows.toLocaleString('en-US')} rows` : ''}`;
+    case 'delivering': return 'Sending you the result…';
+    case 'cancelling': return `Stopping it, as ${status.by} asked…`;
+    case 'done': return `${status.rows.toLocaleString('en-US')} rows in ${formatDuration(status.durationMs)}.${status.checksFailed ? ` ${status.checksFailed} check${status.checksFailed === 1 ? '' : 's'} FAILED: see the Checks sheet.` : ''} ${opts.privately ? 'I sent the file to you in our 1:1 chat.' : 'The file is in the message below.'}`;
+    case 'failed': return `${status.message}${status.step ? ` (step: ${status.step})` : ''}`;
+    case 'cancelled': return `Cancelled by ${status.by}. Nothing was sent.`;
+  }
+}
+
+/** When the current attempt started, for "Elapsed". */
+function startedOf(status: RunStatus): string | undefined {
+  return 'startedAt' in status ? status.startedAt : undefined;
+}
+
+/**
+ * A run's live status card: where it is (queued with its place, waiting for a lock, step i of n,
+ * done, failed, cancelled), how long it has been going, and Cancel while it can be stopped, or
+ * Re-run and Change parameters once it is over. Until then it carries a Universal Actions refresh,
+ * so Teams fetches the current state when the requester looks at it.
+ */
+export function statusCard(report: Pick<Report, 'id' | 'title' | 'parameters'>, run: RunInfo, status: RunStatus, now = Date.now()): AdaptiveCard {
+  const final = isFinal(status);
+  const started = startedOf(status);
+  const facts = [
+    ...(run.privately ? [] : describeParams(report.parameters, run.params).map((p) => ({ title: p.label, value: p.value }))),
+    ...(started && !final ? [{ title: 'Elapsed', value: formatDuration(now - Date.parse(started)) }] : []),
+    ...(run.requestedBy ? [{ title: 'Requested by', value: run.requestedBy }] : []),
+    { title: 'Run id', value: run.runId },
+  ];
+  const look = STATUS_LOOK[status.state];
+  const card = render('status', {
+    headline: `${look.word}: ${report.title}`,
+    color: look.color,
+    detail: statusLine(status, run),
+    note: status.state === 'queued' ? 'This card follows the run as it goes.' : '',
+    facts,
+    runId: run.runId,
+    cancel: !final && status.state !== 'cancelling' && status.state !== 'delivering',
+    final,
+    ...rerunData(report.id, run.runId, run.params),
+  });
+  if (!final) {
+    card.refresh = {
+      action: { type: 'Action.Execute', verb: Verbs.runStatus, data: { runId: run.runId } },
+      userIds: run.requesterTeamsId ? [run.requesterTeamsId] : [],
+    };
+  }
+  return card;
+}
+
+/** One row of the `status` list. */
+export interface RunRow {
+  report: Pick<Report, 'id' | 'title' | 'parameters'>;
+  run: RunInfo;
+  status: RunStatus;
+}
+
+/** The `status` command's card: queued and running runs, each with where it is and Cancel. */
+export function runsCard(rows: RunRow[], opts: { everyone: boolean; now?: number; note?: string }): AdaptiveCard {
+  const now = opts.now ?? Date.now();
+  return render('runs', {
+    title: opts.everyone ? 'Queued and running reports (everyone\'s)' : 'Your queued and running reports',
+    note: opts.note ?? '',
+    empty: rows.length ? '' : 'Nothing is queued or running. Type **reports** to start one.',
+    runs: rows.map(({ report, run, status }) => {
+      const started = startedOf(status);
+      return {
+        runId: run.runId,
+        headline: `${STATUS_LOOK[status.state].word}: ${report.title}`,
+        detail: statusLine(status, run),
+        facts: [
+          ...(run.privately ? [] : describeParams(report.parameters, run.params).map((p) => ({ title: p.label, value: p.value }))),
+          ...(started ? [{ title: 'Elapsed', value: formatDuration(now - Date.parse(started)) }] : []),
+          ...(opts.everyone ? [{ title: 'Requested by', value: run.requestedBy || '(unknown)' }] : []),
+          { title: 'Run id', value: run.runId },
+        ],
+        cancel: !isFinal(status) && status.state !== 'cancelling' && status.state !== 'delivering',
+      };
+    }),
+  });
 }
 
 export interface ResultSummary {
@@ -186,8 +329,7 @@ export function errorCard(report: Pick<Report, 'id' | 'title'>, runId: string, p
     runId,
     step: failure.step ?? '',
     message: failure.message,
-    rerun: rerunData(report.id, params),
-    edit: { reportId: report.id, values: params },
+    ...rerunData(report.id, runId, params),
   });
 }
 
@@ -199,7 +341,7 @@ export function formatDuration(ms: number): string {
   return s % 60 ? `${m} min ${s % 60} s` : `${m} min`;
 }
 
-const STATUS: Record<RunStatus, { text: string; color: string }> = {
+const STATUS: Record<HistoryRunStatus, { text: string; color: string }> = {
   succeeded: { text: 'Succeeded', color: 'Good' },
   failed: { text: 'Failed', color: 'Attention' },
   cancelled: { text: 'Cancelled', color: 'Warning' },
@@ -256,7 +398,7 @@ export function historyCard(view: HistoryView): AdaptiveCard {
       failure: run.failure?.message ?? '',
       download: run.file !== undefined,
       downloadData: { runId: run.runId, reportId: run.reportId, page: page.page, scope },
-      rerun: rerunData(run.reportId, run.params as ParamValues),
+      rerun: rerunData(run.reportId, run.runId, run.params as ParamValues).rerun,
     };
   });
   return render('history', {

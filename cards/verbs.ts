@@ -16,6 +16,16 @@ export const Verbs = {
    * data: { runId, reportId, page, scope } (page and scope: where "Back to history" returns)
    */
   download: 'run.download',
+  /** A run's status card, current (the card's Universal Actions refresh). data: { runId } */
+  runStatus: 'run.status',
+  /** Stop a run: queued ones are removed, running ones aborted. data: { runId } */
+  runCancel: 'run.cancel',
+  /** The same report with the same parameters again, as a new run. data: { runId, reportId, params } */
+  runRerun: 'run.rerun',
+  /** The report's form pre-filled with a run's parameters, as a new message. data: { runId, reportId, values } */
+  runEdit: 'run.edit',
+  /** The requester's queued and running runs (everyone's for admins). data: {} */
+  listRuns: 'runs.list',
 } as const;
 
 /** Whose runs a history card lists: the clicking person's, or everyone's (admins only). */
@@ -51,3 +61,14 @@ export function emailActionUrl(publicBaseUrl: string, verb: EmailActionVerb): st
 
 /** The form's "Also email me the file" toggle: an option of the request, not a report parameter. */
 export const EMAIL_OPTION_INPUT = 'option.email';
+
+/** The Data.Query dataset of a parameter's typeahead: `<report id>.<parameter name>`. */
+export function choiceDataset(reportId: string, param: string): string {
+  return `${reportId}.${param}`;
+}
+
+/** The report and parameter a typeahead dataset names, or undefined. */
+export function parseDataset(dataset: string): { reportId: string; param: string } | undefined {
+  const m = /^([a-z0-9][a-z0-9-]*)\.([a-zA-Z][a-zA-Z0-9_]*)$/.exec(dataset);
+  return m ? { reportId: m[1], param: m[2] } : undefined;
+}

@@ -23,6 +23,8 @@ before(async () => {
   await report('unknown-param', good.replace('id: ok', 'id: unknown-param'), { 'one.sql': 'select 1 where x = @account' });
   await report('unknown-conn', good.replace('id: ok', 'id: unknown-conn').replace('sql: one.sql', 'connection: plex, sql: one.sql'));
   await report('wrong-id', good.replace('id: ok', 'id: other'));
+  await report('twin-alias', good.replace('id: ok', 'id: twin-alias\naliases: [OK]'));
+  await report('bad-filter', good.replace('id: ok', 'id: bad-filter').replace('type: string }', 'type: string, suggest: { sql: "select 1 as value", filterBy: plant } }'));
 });
 after(() => rm(root, { recursive: true, force: true }));
 
@@ -36,7 +38,9 @@ test('a broken definition is reported with file and line and never breaks the ot
   assert.match(msg('unknown-param'), /one\.sql: uses @account, which is not a parameter of unknown-param/);
   assert.match(msg('unknown-conn'), /uses unknown connection "plex" \(configured: warehouse\)/);
   assert.match(msg('wrong-id'), /id "other" must match its folder "wrong-id"/);
-  assert.equal(c.errors.length, 6);
+  assert.match(msg('twin-alias'), /"ok" already names report ok; aliases must be unique/);
+  assert.match(msg('bad-filter'), /bad-filter\/report\.yaml:\d+: suggest\.filterBy of "pcn" must name another parameter \("plant" is not one\)/);
+  assert.equal(c.errors.length, 8);
 });
 
 test('the shipped reports all load', async () => {

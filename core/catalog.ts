@@ -94,6 +94,13 @@ export const reportSchema = z.object({
   description: z.string().default(''),
   category: z.string().default('General'),
   /**
+   * Other names people type for it ("tb", "trial balance"): `run tb …` and a bare "tb" find this
+   * report. Lower-case words; unique across the catalog.
+   */
+  aliases: z.array(z.string().trim().toLowerCase().regex(/^[a-z0-9][a-z0-9 &'-]*$/, 'must be letters, digits, spaces or dashes').max(60)).default([]),
+  /** The result (and a failure notice) goes to the requester's 1:1 chat with the bot, wherever it was asked for. */
+  private: z.boolean().default(false),
+  /**
    * Who may run it: `*`, a UPN/email, `@domain.com`, or an Entra object id. `shareRuns: true` lets
    * everyone `allow` admits download any run of this report from its archive, not only the requester.
    */
@@ -211,6 +218,13 @@ export async function loadReport(dir: string, knownConnections?: ReadonlySet<str
     }
   }
 
+  for (const [i, p] of def.parameters.entries()) {
+    const filterBy = p.type === 'string' ? p.suggest?.filterBy : undefined;
+    if (filterBy !== undefined && (filterBy === p.name || !paramNames.has(filterBy))) {
+      throw new DefinitionError(`${file}:${lineOf(['parameters', i, 'suggest'])}`, `suggest.filterBy of "${p.name}" must name another parameter ("${filterBy}" is not one)`);
+    }
+  }
+
   const sql: Record<string, StepSql> = {};
   for (const [i, step] of def.steps.entries()) {
     const at = (...path: (string | number)[]) => `${file}:${lineOf(['steps', i, ...path])}`;
@@ -285,6 +299,11 @@ export async function loadCatalog(roots: string, knownConnections?: ReadonlySet<
         const report = await loadReport(dir, knownConnections);
         const twin = reports.get(report.id);
         if (twin) throw new DefinitionError(join(dir, 'report.yaml'), `report id "${report.id}" is already defined in ${twin.dir}`);
+        const names = new Set([report.id, ...report.aliases]);
+        for (const other of reports.values()) {
+          const clash = [other.id, ...other.aliases].find((n) => names.has(n));
+          if (clash) throw new DefinitionError(join(dir, 'report.yaml'), `"${clash}" already names report ${other.id}; aliases must be unique`);
+        }
         reports.set(report.id, report);
       } catch (err) {
         errors.push(err instanceof DefinitionError ? err : new DefinitionError(dir, String(err), { cause: err }));

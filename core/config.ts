@@ -119,6 +119,14 @@ export const configSchema = z.object({
   MAIL_MAX_MESSAGE_MB: positiveInt.max(150).default(35),
   /** Outlook actionable messages provider id (Actionable Email Developer Dashboard). */
   ACTIONABLE_ORIGINATOR: optionalString,
+  /** How often a running report's status card shows a new elapsed time (step changes are shown at once). */
+  STATUS_UPDATE_MS: positiveInt.min(1000).default(5000),
+  /** Proactive messages and card updates per second into one Teams conversation (Teams allows about 7). */
+  SEND_RATE_PER_CONVERSATION: positiveInt.max(50).default(7),
+  /** Proactive requests per second into one tenant, per bot or runner process (Teams allows about 30 per app). */
+  SEND_RATE_PER_TENANT: positiveInt.max(500).default(30),
+  /** Tries per proactive send or card update when Teams answers 429 (throttled). */
+  SEND_MAX_ATTEMPTS: positiveInt.max(10).default(4),
 });
 
 /** How the runner signs in to Microsoft Graph (app-only). */

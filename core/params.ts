@@ -15,6 +15,14 @@ const choiceQuery = z.object({
   cacheSeconds: z.number().int().min(0).default(300),
 }).strict();
 
+/**
+ * Suggestions for a free-text parameter (typeahead in the form): rows with `value` and optional
+ * `title`, cached like choice lists. When `filterBy` names another parameter, the query also returns
+ * a column of that name and only rows matching that parameter's current value are offered. The
+ * value typed is never restricted to the suggestions.
+ */
+const suggestQuery = choiceQuery.extend({ filterBy: z.string().optional() }).strict();
+
 /** Relative defaults for periods, resolved when a form is shown or a request validated. */
 export const RELATIVE_PERIODS = ['thisMonth', 'lastMonth', 'startOfYear', 'startOfLastYear'] as const;
 
@@ -27,7 +35,7 @@ const base = {
 
 /** The parameter definition format (a discriminated union on `type`). */
 export const parameterSchema = z.discriminatedUnion('type', [
-  z.object({ ...base, type: z.literal('string'), default: z.string().optional(), pattern: z.string().optional(), maxLength: z.number().int().positive().default(200) }),
+  z.object({ ...base, type: z.literal('string'), default: z.string().optional(), pattern: z.string().optional(), maxLength: z.number().int().positive().default(200), suggest: suggestQuery.optional() }),
   z.object({ ...base, type: z.literal('integer'), default: z.number().int().optional(), min: z.number().int().optional(), max: z.number().int().optional() }),
   z.object({ ...base, type: z.literal('number'), default: z.number().optional(), min: z.number().optional(), max: z.number().optional() }),
   z.object({ ...base, type: z.literal('date'), default: z.string().optional() }),

@@ -29,3 +29,19 @@ export async function enqueueReport(queue: ReportQueue, job: ReportJob, config: 
   await queue.add(job.reportId, job, { ...jobOptions(config), jobId: job.runId });
   recordQueued(job.reportId, job.origin);
 }
+
+/**
+ * 1-based place of a waiting job in the queue (1 = next to start), or undefined when it is not
+ * waiting. BullMQ adds jobs on the left of its wait list and runners take them from the right.
+ */
+export async function queuePosition(redis: Redis, queue: ReportQueue, jobId: string): Promise<number | undefined> {
+  const key = queue.keys.wait;
+  const [length, index] = await Promise.all([redis.llen(key), redis.lpos(key, jobId)]);
+  return index === null ? undefined : length - index;
+}
+
+/** Jobs waiting to start, next first (at most `limit`). */
+export async function nextWaiting(redis: Redis, queue: ReportQueue, limit: number): Promise<string[]> {
+  const ids = await redis.lrange(queue.keys.wait, -limit, -1);
+  return ids.reverse();
+}

@@ -18,6 +18,8 @@ export function keys(prefix: string) {
   return {
     /** The latest ConversationReference of a user (JSON). */
     conversationRef: (aadObjectId: string) => `${prefix}:convref:${aadObjectId}`,
+    /** The user's 1:1 chat with the bot (JSON ConversationReference): where private results go. */
+    personalConversationRef: (aadObjectId: string) => `${prefix}:convref-personal:${aadObjectId}`,
     /** Set once an inbound activity id was handled: Teams retries deliveries. */
     seenActivity: (activityId: string) => `${prefix}:seen:${activityId}`,
     /**
@@ -25,7 +27,8 @@ export function keys(prefix: string) {
      * Storage) and `delivery:<channel>` (a DeliveryRecord JSON per channel), so a retried job redoes
      * neither the workbook nor a delivery that succeeded. Also `sending:email` (an email send whose
      * outcome is not recorded yet, see runner/delivery/deliver.ts), `notice:delivery` (the "not fully
-     * delivered" card went out) and `error-card`.
+     * delivered" card went out), `error-card`, `cancel` (a CancelRecord JSON: who asked to stop the
+     * run) and `status` (the RunStatus JSON the status card last showed).
      */
     run: (runId: string) => `${prefix}:run:${runId}`,
     /**
@@ -46,6 +49,8 @@ export function keys(prefix: string) {
     emailRerun: (runId: string, performerId: string, request: string) => `${prefix}:action:rerun:${runId}:${performerId}:${request}`,
     /** A report mutex (redlock resource). */
     mutex: (resource: string) => `${prefix}:mutex:${resource}`,
+    /** Pub/sub channel: a message (a run id) asks whichever runner holds that run to abort it. */
+    cancelChannel: () => `${prefix}:cancel`,
   };
 }
 export type Keys = ReturnType<typeof keys>;

@@ -248,11 +248,17 @@ describe('LocalConnector', () => {
     const existing = await create({ isGroup: false, bot: { id: '28:bot-id' }, members: [{ id: user.reference.userId }], tenantId: user.reference.tenantId });
     assert.equal(existing.status, 201);
     assert.deepEqual(await existing.json(), { id: user.reference.conversationId, serviceUrl: connector.url });
-    const fresh = (await (await create({ members: [{ id: '29:new' }], activity: { type: 'message', text: 'hi' } })).json()) as { id: string; activityId: string };
+    const fresh = (await (await create({ members: [{ id: '29:new' }], channelData: { tenant: { id: user.reference.tenantId } }, activity: { type: 'message', text: 'hi' } })).json()) as { id: string; activityId: string };
     assert.match(fresh.id, /^a:1/);
     assert.ok(fresh.activityId);
     const call = await connector.waitFor((c) => c.route === 'createConversation' && c.conversationId === fresh.id, 100);
     assert.equal(call.activityId, fresh.activityId);
+    // As Teams: no tenant, or nobody to talk to, is a bad request.
+    const noTenant = await create({ isGroup: false, members: [{ id: '29:new' }] });
+    assert.equal(noTenant.status, 400);
+    assert.deepEqual(await noTenant.json(), { error: { code: 'BadSyntax', message: 'Could not parse tenant id' } });
+    const nobody = await create({ isGroup: false, members: [], tenantId: user.reference.tenantId });
+    assert.equal(nobody.status, 400);
   });
 
   test('invokeAction posts an Action.Execute invoke and returns the invoke response', async () => {
@@ -268,6 +274,46 @@ describe('LocalConnector', () => {
     assert.deepEqual(inbound.value, { action: { type: 'Action.Execute', verb: 'report.submit', data: { reportId: 'gl' } }, trigger: 'manual' });
     assert.equal(inbound.replyToId, 'card-msg-1');
     assert.equal((inbound.channelData.tenant as { id: string }).id, user.reference.tenantId);
+  });
+
+  test('invokeSearch posts an application/search invoke with the typed text, paging and the other inputs', async () => {
+    const user = connector.user();
+    const res = await user.invokeSearch(bot.endpoint, { dataset: 'gl.account', queryText: '100', data: { 'param.pcn': '900101' } });
+    assert.equal(res.status, 200);
+    const inbound = bot.received.find((a) => a.id === res.activityId)!;
+    assert.equal(inbound.name, 'application/search');
+    assert.deepEqual(inbound.value, { queryText: '100', queryOptions: { skip: 0, top: 15 }, dataset: 'gl.account', data: { 'param.pcn': '900101' } });
+    const refresh = await user.invokeAction(bot.endpoint, { verb: 'run.status', data: { runId: 'r' } }, 'm1', { trigger: 'automatic' });
+    assert.equal((bot.received.find((a) => a.id === refresh.activityId)!.value as { trigger: string }).trigger, 'automatic');
+  });
+
+  test('sayToBot @mentions the bot as a channel message does', async () => {
+    const user = connector.user({ conversationType: 'channel' });
+    const res = await user.sayToBot(bot.endpoint, 'help');
+    const inbound = bot.received.find((a) => a.id === res.activityId)!;
+    assert.equal(inbound.text, '<at>Report Bot</at> help');
+    assert.deepEqual(inbound.entities, [{ type: 'mention', text: '<at>Report Bot</at>', mentioned: { id: user.reference.botId, name: 'Report Bot' } }]);
+    assert.equal(inbound.conversation.conversationType, 'channel');
+  });
+
+  test('limits: over the rate a conversation gets 429 (with Retry-After when set) and nothing is delivered', async () => {
+    const limited = await LocalConnector.start({ limits: { perConversationPerSecond: 3, perTenantPerSecond: 5, retryAfterSeconds: 1 } });
+    try {
+      const post = (conversation: string) => fetch(`${limited.url}v3/conversations/${encodeURIComponent(conversation)}/activities`, {
+        method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ type: 'message', text: 'x' }),
+      });
+      const first = await Promise.all([1, 2, 3, 4].map(() => post('19:a@thread.v2;messageid=1')));
+      assert.deepEqual(first.map((r) => r.status).sort(), [201, 201, 201, 429]);
+      const refused = first.find((r) => r.status === 429)!;
+      assert.equal(refused.headers.get('retry-after'), '1');
+      assert.equal(((await refused.json()) as { error: { code: string } }).error.code, 'TooManyRequests');
+      // Another conversation has its own window, but the tenant's (5 a second) is shared.
+      const other = await Promise.all([1, 2, 3].map(() => post('19:b@thread.v2')));
+      assert.deepEqual(other.map((r) => r.status).sort(), [201, 201, 429]);
+      assert.equal(limited.activities().length, 5);
+    } finally {
+      await limited.close();
+    }
   });
 
   test('conversationUpdate adds the bot and the user', async () => {

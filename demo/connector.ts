@@ -197,6 +197,20 @@ export interface ConnectorOptions {
   botName?: string;
   /** How long a POST to the bot may take before it fails. Default 30 s. */
   requestTimeoutMs?: number;
+  /**
+   * Throttle like Teams does: sends, replies and updates over these rates (in any one-second
+   * window, per conversation and per tenant) are answered 429 TooManyRequests and not delivered.
+   * Off by default.
+   */
+  limits?: ConnectorLimits;
+}
+
+/** Rate limits the connector enforces when asked to ({@link ConnectorOptions.limits}). */
+export interface ConnectorLimits {
+  perConversationPerSecond?: number;
+  perTenantPerSecond?: number;
+  /** Sent as Retry-After on a throttled call; omitted when undefined (Teams does not promise one). */
+  retryAfterSeconds?: number;
 }
 
 /** Options for {@link LocalConnector.waitFor}. */
@@ -537,15 +551,53 @@ export class ChatUser {
     botEndpoint: string,
     action: { verb: string; data?: Record<string, unknown> },
     replyToId?: string,
+    opts: { trigger?: 'manual' | 'automatic' } = {},
   ): Promise<InvokeResult> {
     const activity = this.activity('invoke', {
       name: 'adaptiveCard/action',
-      value: { action: { type: 'Action.Execute', verb: action.verb, data: action.data ?? {} }, trigger: 'manual' },
+      // `automatic` is how Teams sends a card's refresh action when a listed user views the card.
+      value: { action: { type: 'Action.Execute', verb: action.verb, data: action.data ?? {} }, trigger: opts.trigger ?? 'manual' },
       ...(replyToId ? { replyToId } : {}),
       channelData: { tenant: { id: this.reference.tenantId }, source: { name: 'message' } },
     });
     const res = await this.send(botEndpoint, activity);
     return { status: res.status, body: isObject(res.body) ? (res.body as AdaptiveCardInvokeResponse) : undefined, activityId: activity.id };
+  }
+
+  /**
+   * Type into a typeahead (Input.ChoiceSet with `choices.data` of type Data.Query), as Teams does: an
+   * `application/search` invoke with the dataset, the text so far, paging, and (with
+   * `associatedInputs: auto`) the card's other input values in `data`.
+   */
+  async invokeSearch(
+    botEndpoint: string,
+    search: { dataset: string; queryText: string; data?: Record<string, unknown>; top?: number; skip?: number },
+    replyToId?: string,
+  ): Promise<InvokeResult> {
+    const activity = this.activity('invoke', {
+      name: 'application/search',
+      value: {
+        queryText: search.queryText,
+        queryOptions: { skip: search.skip ?? 0, top: search.top ?? 15 },
+        dataset: search.dataset,
+        ...(search.data ? { data: search.data } : {}),
+      },
+      ...(replyToId ? { replyToId } : {}),
+    });
+    const res = await this.send(botEndpoint, activity);
+    return { status: res.status, body: isObject(res.body) ? (res.body as AdaptiveCardInvokeResponse) : undefined, activityId: activity.id };
+  }
+
+  /**
+   * A message that @mentions the bot, as in a channel or group chat: the text starts with
+   * `<at>Bot name</at>` and a mention entity names the bot.
+   */
+  async sayToBot(botEndpoint: string, text: string): Promise<SentActivity> {
+    const r = this.reference;
+    const mention = `<at>${r.botName}</at>`;
+    return this.say(botEndpoint, `${mention} ${text}`, {
+      entities: [{ type: 'mention', text: mention, mentioned: { id: r.botId, name: r.botName } }],
+    });
   }
 
   /** The installation event: membersAdded with the bot and this user. Returns the bot's HTTP status. */
@@ -604,6 +656,9 @@ export class LocalConnector {
   private readonly members = new Map<string, { type: ConversationType; members: TeamsMember[] }>();
   private readonly waiters = new Set<(err: Error) => void>();
   private fault: Fault | undefined;
+  private readonly limits: ConnectorLimits | undefined;
+  /** Times of accepted sends, replies and updates per conversation and per tenant (for `limits`). */
+  private readonly recent = new Map<string, number[]>();
   private seq = 0;
   private closing: Promise<void> | undefined;
 
@@ -613,6 +668,7 @@ export class LocalConnector {
     this.botAppId = opts.botAppId ?? 'bot-id';
     this.botName = opts.botName ?? 'Report Bot';
     this.timeoutMs = opts.requestTimeoutMs ?? 30_000;
+    this.limits = opts.limits;
   }
 
   /** Start listening on 127.0.0.1 (port 0 = any free port). */
@@ -859,6 +915,7 @@ export class LocalConnector {
       }
       await this.readObject(req, call);
       this.injectFault(headers);
+      this.throttle(conversationId, headers);
       if (call.route === 'update') return { status: 200, payload: { id } };
       call.activityId = randomUUID();
       return { status: 201, payload: { id: call.activityId } };
@@ -890,10 +947,36 @@ export class LocalConnector {
     throw new HttpError(f.status, ERROR_CODES[f.status] ?? 'ServiceError', `injected failure (failNext ${f.status})`);
   }
 
+  /** Teams' throttling, when `limits` asks for it: over the rate, 429 and nothing delivered. */
+  private throttle(conversationId: string, headers: Record<string, string>): void {
+    const l = this.limits;
+    if (!l) return;
+    // A channel thread (`19:…;messageid=…`) counts against its channel.
+    const conversation = conversationId.split(';')[0];
+    const tenant = this.members.get(conversationId)?.members[0]?.tenantId ?? DEFAULT_TENANT_ID;
+    const now = Date.now();
+    const windows: [string, number | undefined][] = [[`conversation:${conversation}`, l.perConversationPerSecond], [`tenant:${tenant}`, l.perTenantPerSecond]];
+    for (const [key, limit] of windows) {
+      if (limit === undefined) continue;
+      const times = (this.recent.get(key) ?? []).filter((t) => t > now - 1000);
+      this.recent.set(key, times);
+      if (times.length >= limit) {
+        if (l.retryAfterSeconds !== undefined) headers['retry-after'] = String(l.retryAfterSeconds);
+        throw new HttpError(429, 'TooManyRequests', `too many requests for ${key.split(':')[0]} ${key.slice(key.indexOf(':') + 1)} (limit ${limit} a second)`);
+      }
+    }
+    for (const [key, limit] of windows) if (limit !== undefined) this.recent.get(key)!.push(now);
+  }
+
   private createConversation(params: ActivityJson, call: ConnectorCall): { status: number; payload: unknown } {
     const members = Array.isArray(params.members) ? (params.members as unknown[]).filter(isObject) : [];
     const wanted = members.map((m) => str(m.id)).filter(Boolean);
     const isGroup = params.isGroup === true;
+    // Teams needs the tenant (top-level tenantId or channelData.tenant.id) and, for a chat, whom it is with.
+    const channelData = isObject(params.channelData) ? params.channelData : {};
+    const tenantId = str(isObject(channelData.tenant) ? channelData.tenant.id : '') || str(params.tenantId);
+    if (!tenantId) throw new HttpError(400, 'BadSyntax', 'Could not parse tenant id');
+    if (wanted.length === 0) throw new HttpError(400, 'BadSyntax', 'Incorrect conversation creation parameters');
     // Teams answers a 1:1 create with the user's existing personal chat, so proactive code that
     // "creates" a conversation lands in the same chat the user sees.
     if (!isGroup && wanted.length === 1) {
@@ -905,7 +988,6 @@ export class LocalConnector {
     }
     const type: ConversationType = isGroup ? 'groupChat' : 'personal';
     const id = newConversationId(type);
-    const tenantId = str(isObject(params.tenant) ? params.tenant.id : '') || str(params.tenantId) || DEFAULT_TENANT_ID;
     this.members.set(id, {
       type,
       members: members.map((m) => ({

@@ -1,7 +1,8 @@
 /**
  * Starts a runner process: config, Redis, catalog, connections, archive, mutex, the proactive sender,
  * the ops endpoint (RUNNER_PORT: /healthz, /readyz, /metrics), the BullMQ worker and the maintenance
- * worker (daily history cleanup).
+ * worker (daily history cleanup); it listens on the cancel channel so that a cancel request reaches
+ * the run wherever it is held.
  *
  * SIGTERM (core/lifecycle.ts calls close()): /readyz turns 503, the worker stops taking jobs, runs
  * still waiting for their mutex go back to the queue at once, running ones get SHUTDOWN_GRACE_MS to
@@ -68,6 +69,12 @@ export async function startRunner(config: Config, log: Logger, opts: { notifier?
     config, log, catalog, connections, archive, mutex, redis, notifier, choices, graph, draining: draining.signal, stopping: stopping.signal,
   }, workerRedis);
   await worker.waitUntilReady();
+  // A cancel request names a run; only the runner holding it has it tracked, the others ignore it.
+  const subscriber = createRedis(config, { blocking: true });
+  subscriber.on('message', (_channel: string, runId: string) => {
+    if (worker.cancelJob(runId, 'cancelled')) log.info({ runId }, 'cancel requested: aborting the run');
+  });
+  await subscriber.subscribe(keys(config.REDIS_PREFIX).cancelChannel());
   log.info({
     queue: config.QUEUE_NAME, concurrency: config.RUNNER_CONCURRENCY, reports: [...catalog.reports.keys()], ops: ops.url,
     delivery: config.graph ? { graph: config.graph.baseUrl, files: config.graph.files.kind, email: Boolean(config.graph.mail) } : 'local (download links)',
@@ -78,6 +85,7 @@ export async function startRunner(config: Config, log: Logger, opts: { notifier?
     opsUrl: ops.url,
     close() {
       closing ??= (async () => {
+        await subscriber.quit().catch(() => subscriber.disconnect());
         readiness.shuttingDown();
         const drained = worker.close();
         draining.abort(new ShutdownError('the runner is shutting down; the run had not started'));

@@ -11,6 +11,10 @@
  * queue; past the grace period (`stopping`) running jobs are aborted and handed back too. A hand-back
  * is not a failed attempt: nobody is told, BullMQ's attempt count stays, another runner takes it at
  * once, and the run record above makes it skip whatever was already archived or delivered.
+ *
+ * The run's live status card follows along (runner/status.ts). A run someone cancelled (its Redis
+ * record says so; the abort reaches this runner through worker.cancelJob) stops where it is, its
+ * mutex released, and ends without a retry or a result: the status card says Cancelled.
  */
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
@@ -30,16 +34,22 @@ import { recordMutexWait, recordRun, recordStep, type RunOutcome } from '../core
 import type { Mutex } from '../core/mutex.ts';
 import { validateParams, type ParamValues } from '../core/params.ts';
 import { keys } from '../core/redis.ts';
+import { cancelRecord, RUN_RECORD_TTL_SECONDS, type CancelRecord } from '../core/status.ts';
 import type { Connections } from './connectors/registry.ts';
 import { deliverRun } from './delivery/deliver.ts';
 import type { GraphDelivery } from './delivery/graph.ts';
 import { ReportWorkbook } from './excel/writer.ts';
 import { recordRun as recordInHistory } from './record.ts';
 import { runPipeline, type Progress } from './pipeline/run.ts';
+import { StatusReporter } from './status.ts';
 
-/** How the runner reaches the requester (bot/proactive.ts in production). */
+/**
+ * How the runner reaches the requester (bot/proactive.ts in production): new cards, privately
+ * (the requester's 1:1 chat) for private reports, and in-place updates of the live status card.
+ */
 export interface Notifier {
-  sendCard(job: ReportJob, card: AdaptiveCard, text?: string): Promise<string | undefined>;
+  sendCard(job: ReportJob, card: AdaptiveCard, text?: string, opts?: { privately?: boolean }): Promise<string | undefined>;
+  updateCard?(job: ReportJob, activityId: string, card: AdaptiveCard): Promise<void>;
 }
 
 export interface RunnerDeps {
@@ -66,7 +76,15 @@ export type JobProgress =
   | ({ state: 'running' } & Progress)
   | { state: 'delivering' };
 
-const RUN_RECORD_TTL_SECONDS = 30 * 24 * 3600;
+/** Thrown when a run's cancel record is found before or between its steps. */
+class RunCancelledError extends Error {
+  readonly record: CancelRecord;
+  constructor(record: CancelRecord) {
+    super(`cancelled by ${record.by.name || record.by.aadObjectId}`);
+    this.name = 'RunCancelledError';
+    this.record = record;
+  }
+}
 
 /** Process one job. Exported for tests; production wraps it in a BullMQ Worker via createWorker(). */
 export async function processJob(deps: RunnerDeps, job: Job<ReportJob, RunResult>, signal?: AbortSignal): Promise<RunResult> {
@@ -84,8 +102,17 @@ export async function processJob(deps: RunnerDeps, job: Job<ReportJob, RunResult
   const log = deps.log.child({ runId: data.runId, reportId: data.reportId, attempt: job.attemptsMade + 1 });
   const runKey = keys(deps.config.REDIS_PREFIX).run(data.runId);
   let params: ParamValues = data.params as ParamValues;
+  const startedAt = new Date().toISOString();
+  let status: StatusReporter | undefined;
   try {
     report = deps.catalog.reports.get(data.reportId);
+    const shown = report ?? { id: data.reportId, title: data.reportId, parameters: [], private: false };
+    status = new StatusReporter({
+      notifier: deps.notifier, redis: deps.redis, prefix: deps.config.REDIS_PREFIX, log, updateMs: deps.config.STATUS_UPDATE_MS,
+    }, data, shown, params);
+    const cancelled = await cancelRecord(deps.redis, deps.config.REDIS_PREFIX, data.runId);
+    if (cancelled) throw new RunCancelledError(cancelled);
+    status.set({ state: 'starting', startedAt });
     if (!report) throw new DefinitionError(data.reportId, 'report not found in this runner\'s catalog');
     if (!mayRun(report, data.requestedBy)) throw new ValidationError(`You are not allowed to run ${report.title}.`);
     params = validateParams(report.id, report.parameters, data.params, report.rules, { choices: await deps.choices.forReport(report) });
@@ -96,18 +123,30 @@ export async function processJob(deps: RunnerDeps, job: Job<ReportJob, RunResult
       result = JSON.parse(archived) as RunResult;
       log.info('workbook already archived by an earlier attempt; skipping the pipeline');
     } else {
-      result = await build(deps, job, data, report, params, log, signal);
+      result = await build(deps, job, data, report, params, log, signal, status, startedAt);
       await deps.redis.multi().hset(runKey, 'archived', JSON.stringify(result)).expire(runKey, RUN_RECORD_TTL_SECONDS).exec();
     }
 
+    const done = { state: 'done', rows: result.rows, durationMs: result.durationMs, checksFailed: result.checks.filter((c) => !c.passed).length } as const;
     if (data.origin === 'cli') {
       log.info({ rows: result.rows, ms: result.durationMs }, 'CLI run archived; the CLI fetches it, nothing is sent to Teams');
       finished('completed');
+      status.set(done);
       return result;
     }
     await job.updateProgress({ state: 'delivering' } satisfies JobProgress);
+    status.set({ state: 'delivering', startedAt });
+    const reporter = status;
     const attempt = job.attemptsMade + 1;
-    const deliveries = await deliverRun(deps, { job: data, report, params, result, attempt, final: attempt >= (job.opts.attempts ?? 1), log, signal });
+    const deliveries = await deliverRun(deps, {
+      job: data, report, params, result, attempt, final: attempt >= (job.opts.attempts ?? 1), log, signal, privately: report.private,
+      // The status card shows the outcome first; the result message follows it.
+      beforeResultCard: async () => {
+        reporter.set(done);
+        await reporter.settle();
+      },
+    });
+    status.set(done);
     const outcome = Object.fromEntries(Object.entries(deliveries).map(([channel, rec]) => [channel, rec?.status]));
     log.info({ rows: result.rows, ms: result.durationMs, deliveries: outcome }, 'run delivered');
     finished('completed');
@@ -120,20 +159,38 @@ export async function processJob(deps: RunnerDeps, job: Job<ReportJob, RunResult
       finished('handed_back');
       throw shutdown;
     }
-    const cancelled = signal?.aborted === true;
-    const permanent = isPermanent(err) || cancelled;
+    // A cancel request stops the run without a retry, an error card or a result.
+    const cancelled = err instanceof RunCancelledError ? err.record
+      : signal?.aborted ? await cancelRecord(deps.redis, deps.config.REDIS_PREFIX, data.runId).catch(() => undefined) : undefined;
+    if (cancelled) {
+      log.info({ by: cancelled.by.aadObjectId }, 'run cancelled');
+      finished('cancelled');
+      status?.set({ state: 'cancelled', by: cancelled.by.name || 'someone', at: cancelled.at });
+      throw Object.assign(new UnrecoverableError(`cancelled by ${cancelled.by.name || cancelled.by.aadObjectId}`), { cause: err });
+    }
+    const aborted = signal?.aborted === true;
+    const permanent = isPermanent(err) || aborted;
     const final = permanent || job.attemptsMade + 1 >= (job.opts.attempts ?? 1);
     log.error({ err, final }, 'run failed');
-    finished(cancelled ? 'cancelled' : final ? 'failed' : 'retrying');
-    if (final) await notifyFailure(deps, data, report, params, err, runKey, log);
+    finished(aborted ? 'cancelled' : final ? 'failed' : 'retrying');
+    if (final) {
+      status?.set({ state: 'failed', message: userMessage(err), step: err instanceof StepError ? err.step : undefined });
+      await status?.settle();
+      await notifyFailure(deps, data, report, params, err, runKey, log);
+    } else {
+      status?.set({ state: 'retrying', attempt: job.attemptsMade + 1, message: userMessage(err) });
+    }
     if (permanent) throw Object.assign(new UnrecoverableError(err instanceof Error ? err.message : String(err)), { cause: err });
     throw err;
+  } finally {
+    await status?.close();
   }
 }
 
 /** Pipeline under the mutex, then the archive upload (outside it: the lock guards shared tables only). */
 async function build(
-  deps: RunnerDeps, job: Job<ReportJob, RunResult>, data: ReportJob, report: Report, params: ParamValues, log: Logger, signal?: AbortSignal,
+  deps: RunnerDeps, job: Job<ReportJob, RunResult>, data: ReportJob, report: Report, params: ParamValues, log: Logger,
+  signal: AbortSignal | undefined, status: StatusReporter, startedAt: string,
 ): Promise<RunResult> {
   const started = Date.now();
   const timeout = AbortSignal.timeout(Math.min(report.timeout, deps.config.RUN_TIMEOUT_MS));
@@ -150,7 +207,10 @@ async function build(
       waitSignal: deps.draining,
       log,
       onAcquired: (waitedMs) => recordMutexWait(report.locks, waitedMs / 1000),
-      onWaiting: () => void job.updateProgress({ state: 'waiting-lock', locks: report.locks } satisfies JobProgress).catch(() => {}),
+      onWaiting: () => {
+        status.set({ state: 'waiting-lock', locks: report.locks, startedAt });
+        void job.updateProgress({ state: 'waiting-lock', locks: report.locks } satisfies JobProgress).catch(() => {});
+      },
     }, async (lockSignal) => {
       log.info({ locks: report.locks }, 'run started');
       const workbook = new ReportWorkbook({ path, creator: 'Report Bot', title: report.title });
@@ -161,6 +221,7 @@ async function build(
           signal: lockSignal,
           log,
           onProgress: (p) => {
+            status.set({ state: 'running', step: p.step, steps: p.steps, name: p.name, rows: p.rows, startedAt });
             // At most one Redis write a second: progress is for people, not for accounting.
             const now = Date.now();
             if (p.rows !== 0 && now - lastProgress < 1000) return;
@@ -206,7 +267,7 @@ async function notifyFailure(
       step: err instanceof StepError ? err.step : undefined,
       message: userMessage(err),
     });
-    await deps.notifier.sendCard(data, card, `${report?.title ?? data.reportId} failed.`);
+    await deps.notifier.sendCard(data, card, `${report?.title ?? data.reportId} failed.`, { privately: report?.private });
   } catch (sendErr) {
     log.error({ err: sendErr }, 'could not tell the requester about the failure');
   }

@@ -106,7 +106,6 @@ test('bad chat input gets a specific reply and queues nothing', async () => {
     ['run gl-accounts pcn=999999', /Nothing was queued: PCN must be one of 900101, 900202/],
     ['run gl-accounts pcn=900101 color=blue', /gl-accounts has no parameter "color" \(it takes pcn, includeInactive\)/],
     ['run gl-accounts pcn=900101 includeInactive=perhaps', /Include inactive accounts must be yes or no/],
-    ['run gl-accounts 900101', /"900101" is not a parameter; write name=value/],
   ];
   for (const [text, expected] of cases) {
     const since = Date.now();
@@ -114,6 +113,11 @@ test('bad chat input gets a specific reply and queues nothing', async () => {
     const reply = await user.waitFor((c) => c.at >= since && c.activity?.type === 'message' && expected.test(String(c.activity.text ?? '')));
     assert.ok(reply, text);
   }
+  // Words instead of name=value: the form, pre-filled with what was understood, and still nothing queued.
+  const since = Date.now();
+  await user.say(stack.endpoint, 'run gl-accounts 900101');
+  const form = callCard(await user.waitFor((c) => c.at >= since && headline(callCard(c)) === 'Chart of accounts'));
+  assert.match(texts(form), /I understood: PCN 900101\. Nothing runs until you press Run report\./);
   assert.equal(await jobCount(stack.queue), before);
 });
 
@@ -135,14 +139,15 @@ test('a failing step sends an error card naming the step and the run id, with Re
   await user.say(stack.endpoint, 'run broken-step');
   const queued = callCard(await user.waitFor(cardStarting('Queued: Broken step')));
   const runId = fact(queued, 'Run id');
-  const failed = callCard(await user.waitFor(cardStarting('Failed: Broken step'), 30_000));
+  // The error card is a new message; the status card above it (an update) says Failed too.
+  const failed = callCard(await user.waitFor((c) => c.route !== 'update' && cardStarting('Failed: Broken step')(c), 30_000));
   assert.equal(fact(failed, 'Failed step'), 'Load ledger');
   assert.equal(fact(failed, 'Run id'), runId);
   assert.match(texts(failed), /data source "warehouse" did not answer as expected/);
   assert.doesNotMatch(JSON.stringify(failed), /no_such_ledger|at .*\.ts:\d+/, 'no SQL or stack trace shown to the user');
-  assert.equal(action(failed, 'Re-run')?.verb, 'report.submit');
+  assert.equal(action(failed, 'Re-run')?.verb, 'run.rerun');
   // Definition errors are not retried, step failures are retried once (JOB_ATTEMPTS=2) before the card.
-  assert.equal(user.activities().filter(cardStarting('Failed')).length, 1);
+  assert.equal(user.activities().filter((c) => c.route !== 'update' && cardStarting('Failed')(c)).length, 1);
 });
 
 test('help, the welcome, and unknown words all answer with help', async () => {

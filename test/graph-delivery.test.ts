@@ -92,7 +92,7 @@ function config(extra: Record<string, string> = {}): Config {
 }
 
 const report = {
-  id: 'demo-ledger', title: 'Demo ledger', description: '', category: 'Test', locks: [], access: { allow: ['*'], shareRuns: false }, retentionDays: 90, rules: [], timeout: 60_000,
+  id: 'demo-ledger', title: 'Demo ledger', description: '', category: 'Test', aliases: [], private: false, locks: [], access: { allow: ['*'], shareRuns: false }, retentionDays: 90, rules: [], timeout: 60_000,
   steps: [], dir: '', sql: {}, output: { fileName: 'x.xlsx' }, delivery: { email: false },
   parameters: [{ name: 'pcn', label: 'PCN', type: 'string' }].map((p) => parameterSchema.parse(p)),
 } as Report;

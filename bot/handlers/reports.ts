@@ -2,7 +2,7 @@
 import { CardFactory, MessageFactory, type TurnContext } from 'botbuilder';
 import { catalogCard, formCard, type AdaptiveCard } from '../../cards/render.ts';
 import { visibleReports, type BotDeps } from '../context.ts';
-import { emailToggle } from './run.ts';
+import { emailToggle, formLists } from './run.ts';
 
 export async function sendCatalog(context: TurnContext, deps: BotDeps): Promise<void> {
   await context.sendActivity(MessageFactory.attachment(CardFactory.adaptiveCard(catalogCard(visibleReports(context, deps)))));
@@ -19,5 +19,5 @@ export async function formAction(context: TurnContext, deps: BotDeps, data: { re
   const report = reports.find((r) => r.id === data.reportId);
   if (!report) return catalogCard(reports);
   const values = data.values && typeof data.values === 'object' ? data.values as Record<string, unknown> : {};
-  return formCard(report, values, {}, { choices: await deps.choices.forReport(report) }, emailToggle(deps, report));
+  return formCard(report, values, {}, await formLists(deps, report), emailToggle(deps, report));
 }

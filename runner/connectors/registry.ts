@@ -1,7 +1,6 @@
 /** Maps a connection URL's scheme to its connector. Adding a data source is adding a line here. */
-import type { ChoiceLoader } from '../../core/choices.ts';
+import type { ChoiceLoader, Suggestion } from '../../core/choices.ts';
 import { ConnectorError } from '../../core/errors.ts';
-import type { Choice } from '../../core/params.ts';
 import { redactUrl } from '../../core/logger.ts';
 import { mssqlConnector } from './mssql.ts';
 import { odbcConnector } from './odbc.ts';
@@ -61,15 +60,20 @@ export class Connections {
   }
 }
 
-/** Runs choice-list queries (`value`, optional `title` columns) for core/choices.ts. */
+/**
+ * Runs choice-list queries (`value`, optional `title` columns, and the `filterColumn` of suggestion
+ * lists narrowed by another parameter) for core/choices.ts.
+ */
 export function choiceLoader(connections: Connections): ChoiceLoader {
-  return async (connection, sql) => {
+  return async (connection, sql, filterColumn) => {
     const result = await connections.get(connection).query(sql, {});
-    const choices: Choice[] = [];
+    const choices: Suggestion[] = [];
     try {
       for await (const row of result.rows) {
         if (row.value === null || row.value === undefined) continue;
-        choices.push({ value: String(row.value), title: row.title == null ? undefined : String(row.title) });
+        const choice: Suggestion = { value: String(row.value), title: row.title == null ? undefined : String(row.title) };
+        if (filterColumn && row[filterColumn] != null) choice.filter = String(row[filterColumn]);
+        choices.push(choice);
       }
     } finally {
       await result.release();

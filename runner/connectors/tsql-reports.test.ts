@@ -18,6 +18,7 @@ test('every report SQL meant for Azure SQL parses as T-SQL', async (t) => {
     const texts: [string, string][] = Object.keys(report.sql).map((step) => [`${report.id} / ${step}`, sqlFor(report, step, 'mssql')]);
     for (const p of report.parameters) {
       if ((p.type === 'choice' || p.type === 'multichoice') && p.query) texts.push([`${report.id} / choices of ${p.name}`, p.query.sql]);
+      if (p.type === 'string' && p.suggest) texts.push([`${report.id} / suggestions for ${p.name}`, p.suggest.sql]);
     }
     for (const [where, sql] of texts) {
       checked++;

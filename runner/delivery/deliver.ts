@@ -59,6 +59,10 @@ export interface RunToDeliver {
   final: boolean;
   log: Logger;
   signal?: AbortSignal;
+  /** Send result and notices to the requester's 1:1 chat (the report is private). */
+  privately?: boolean;
+  /** Called right before the result card is sent (the status card shows the outcome first). */
+  beforeResultCard?: () => Promise<void>;
 }
 
 /** The record of an email send that started but whose outcome was not recorded (kept in the run hash). */
@@ -202,12 +206,13 @@ export async function deliverRun(deps: DeliveryDeps, run: RunToDeliver): Promise
         log.info({ channel: 'teams' }, 'result card held until the OneDrive upload works or the last attempt');
       } else {
         const url = await downloadUrl();
+        await run.beforeResultCard?.();
         try {
           await deps.notifier.sendCard(job, resultCard(report, params, {
             runId: job.runId, fileName: result.fileName, rows: result.rows, durationMs: result.durationMs,
             downloadUrl: url, linkMinutes: deps.config.DOWNLOAD_LINK_MINUTES, checks: result.checks,
             openUrl, emailedTo, notes: toTell,
-          }), `${report.title} is ready.`);
+          }), `${report.title} is ready.`, { privately: run.privately });
           await record('teams', 'sent', { url: openUrl ?? url });
           told = true;
         } catch (err) {
@@ -221,7 +226,7 @@ export async function deliverRun(deps: DeliveryDeps, run: RunToDeliver): Promise
         try {
           await deps.notifier.sendCard(job, deliveryFailedCard(report, {
             runId: job.runId, problems: toTell, openUrl, downloadUrl: await downloadUrl(), linkMinutes: deps.config.DOWNLOAD_LINK_MINUTES,
-          }), `${report.title}: not fully delivered.`);
+          }), `${report.title}: not fully delivered.`, { privately: run.privately });
         } catch (err) {
           log.error({ err }, 'could not tell the requester about the failed delivery');
         }

@@ -12,7 +12,7 @@ import { startBot, type RunningBot } from '../../bot/main.ts';
 import { parseConfig, type Config } from '../../core/config.ts';
 import { createLogger, type Logger } from '../../core/logger.ts';
 import { createReportQueue, type ReportQueue } from '../../core/queue.ts';
-import { LocalConnector } from '../../demo/connector.ts';
+import { LocalConnector, type ConnectorOptions } from '../../demo/connector.ts';
 import { startPlexSimulator } from '../../demo/plex-simulator.ts';
 import { startAzurite, type RunningService } from '../../demo/services.ts';
 import { DEMO_SIZES } from '../../demo/generator.ts';
@@ -31,6 +31,8 @@ export interface StackOptions {
   accountsPerPcn?: number;
   /** Journal lines in the demo warehouse (small by default: the TB tests compare to its golden file). */
   journalLines?: number;
+  /** Options of the local Bot Connector (e.g. Teams-style throttling). */
+  connector?: ConnectorOptions;
 }
 
 export interface Stack {
@@ -77,7 +79,7 @@ export async function startStack(opts: StackOptions = {}): Promise<Stack> {
   };
   const config = parseConfig(env);
   const log = createLogger('test', config.LOG_LEVEL);
-  const connector = await LocalConnector.start();
+  const connector = await LocalConnector.start(opts.connector);
   const bot = await startBot(config, log);
   const redis = new Redis(config.REDIS_URL);
   const queue = createReportQueue(config, redis);
