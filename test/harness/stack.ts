@@ -77,10 +77,22 @@ export async function startStack(opts: StackOptions = {}): Promise<Stack> {
     RUNNER_PORT: '0',
     ...opts.env,
   };
-  const config = parseConfig(env);
-  const log = createLogger('test', config.LOG_LEVEL);
-  const connector = await LocalConnector.start(opts.connector);
-  const bot = await startBot(config, log);
+  let config: Config;
+  let connector: LocalConnector | undefined;
+  let bot: RunningBot;
+  const log = createLogger('test', process.env.TEST_LOG_LEVEL ?? 'silent');
+  try {
+    config = parseConfig(env);
+    connector = await LocalConnector.start(opts.connector);
+    bot = await startBot(config, log);
+  } catch (err) {
+    // A stack that cannot start must not leave servers behind: the test file would never exit.
+    await connector?.close().catch(() => {});
+    await azurite.stop().catch(() => {});
+    await plex.close().catch(() => {});
+    await rm(dir, { recursive: true, force: true });
+    throw err;
+  }
   const redis = new Redis(config.REDIS_URL);
   const queue = createReportQueue(config, redis);
   const runners: RunningRunner[] = [];
