@@ -60,7 +60,7 @@ export function createApp(adapter: TeamsAdapter, deps: BotDeps): Application<Tur
 
   app.message(/^\s*(help|\?|hi|hello)\s*$/i, (context) => sendHelp(context, deps));
   app.message(/^\s*(reports?|catalog|list)\s*$/i, (context) => sendCatalog(context, deps));
-  app.message(/^\s*(status|my runs|runs|queue)\s*$/i, (context) => sendRunsOverview(context, deps));
+  app.message(/^\s*(status|runs|queue)\s*$/i, (context) => sendRunsOverview(context, deps));
   app.message(/^\s*(cancel|stop)\b/i, (context) => cancelCommand(context, deps, (context.activity.text ?? '').replace(/^\s*stop\b/i, 'cancel')));
   app.message(/^\s*run\b/i, (context) => runCommand(context, deps, context.activity.text ?? ''));
   app.message(/^\s*(history|my\s+reports|my\s+runs)(\s+all)?\s*$/i, (context) => historyCommand(context, deps, context.activity.text ?? ''));
