@@ -143,7 +143,7 @@ test('two people run reports; each history lists only their own runs, newest fir
   assert.equal(broken.failedStep, 'Load ledger');
   assert.match(broken.text, /data source "warehouse" did not answer as expected/);
   assert.deepEqual(broken.actions.map((a) => a.title), ['Re-run'], 'a failed run has no download');
-  assert.deepEqual(broken.actions[0].data, { reportId: 'broken-step' });
+  assert.deepEqual(broken.actions[0].data, { runId: brokenRun, reportId: 'broken-step', params: {} });
   assert.equal(ok.status, 'Succeeded');
   assert.equal(ok.rows, detailRun.rows.toLocaleString('en-US'));
   assert.equal(ok.checks, '1 of 1 passed');
