@@ -11,7 +11,6 @@
  * Connector, as in the tests. Prints tables; asserts nothing. `npm run bench:scale [tbRuns]`.
  */
 import { availableParallelism } from 'node:os';
-import { setTimeout as sleep } from 'node:timers/promises';
 import { DEMO_SIZES } from '../demo/generator.ts';
 import { startStack, type Stack } from '../test/harness/stack.ts';
 import { callCard, cardStarting, fact } from '../test/harness/cards.ts';
@@ -46,24 +45,26 @@ async function stopRunners(runners: Runner[]): Promise<void> {
   if (codes.some((c) => c !== 0)) throw new Error(`a runner exited with ${codes.join(', ')}`);
 }
 
-/** Send every request at once through the bot; resolve once every result card is in. */
+/**
+ * Send every request at once through the bot, each from a different person (their own chat), and
+ * resolve once every result card is in. One person per request: a single chat is held to Teams'
+ * per-conversation send rate (about 8 messages per 2 s: status updates and results), which would
+ * measure Teams' limit instead of the runners.
+ */
 async function runAll(stack: Stack, requests: string[]): Promise<{ runIds: string[]; wallMs: number }> {
-  // A fresh user (and conversation) per round, so its cards are this round's only.
-  const user = stack.connector.user({ name: 'Bench User' });
+  // Fresh users (and conversations) per round, so their cards are this round's only.
+  const users = requests.map((_, i) => stack.connector.user({ name: `Bench User ${i + 1}` }));
   const t0 = performance.now();
-  await Promise.all(requests.map(async (text) => {
-    const res = await user.say(stack.endpoint, text);
+  await Promise.all(requests.map(async (text, i) => {
+    const res = await users[i].say(stack.endpoint, text);
     if (res.status !== 200) throw new Error(`bot answered ${res.status} to "${text}"`);
   }));
-  let queued = user.activities().filter(cardStarting('Queued'));
-  for (let i = 0; i < 1500 && queued.length < requests.length; i++) {
-    await sleep(20);
-    queued = user.activities().filter(cardStarting('Queued'));
-  }
-  if (queued.length < requests.length) throw new Error(`only ${queued.length} of ${requests.length} requests were queued`);
-  const runIds = queued.map((c) => fact(callCard(c), 'Run id')!);
-  await Promise.all(runIds.map(async (runId) => {
-    const done = await user.waitFor((c) => fact(callCard(c), 'Run id') === runId && /^(Ready|Failed)/.test(String(callCard(c)?.body?.[0]?.text)), 600_000);
+  const runIds = await Promise.all(users.map(async (user) => {
+    const queued = await user.waitFor(cardStarting('Queued'), 30_000);
+    return fact(callCard(queued), 'Run id')!;
+  }));
+  await Promise.all(runIds.map(async (runId, i) => {
+    const done = await users[i].waitFor((c) => fact(callCard(c), 'Run id') === runId && /^(Ready|Failed)/.test(String(callCard(c)?.body?.[0]?.text)), 600_000);
     if (!cardStarting('Ready')(done)) throw new Error(`run ${runId} failed: ${JSON.stringify(callCard(done))}`);
   }));
   return { runIds, wallMs: performance.now() - t0 };
@@ -76,7 +77,7 @@ const stack = await startStack({ runners: 0, journalLines: DEMO_SIZES.medium });
 const all: Runner[] = [];
 try {
   console.log(`machine: ${availableParallelism()} CPU cores; Redis ${stack.config.REDIS_URL} (prefix ${stack.prefix}); demo ledger ${DEMO_SIZES.medium.toLocaleString('en-US')} journal lines`);
-  console.log(`runners: child processes, RUNNER_CONCURRENCY=1 each; requests through the bot over HTTP, results as Teams cards\n`);
+  console.log(`runners: child processes, RUNNER_CONCURRENCY=1 each; requests through the bot over HTTP, one person (chat) per request, results as Teams cards\n`);
 
   const rows: string[][] = [];
   let base = 0;
