@@ -75,7 +75,16 @@ export async function startStack(opts: StackOptions = {}): Promise<Stack> {
     RUNNER_PORT: '0',
     ...opts.env,
   };
-  const config = parseConfig(env);
+  let config: Config;
+  try {
+    config = parseConfig(env);
+  } catch (err) {
+    // Otherwise Azurite and the Plex simulator keep the test process alive after the failure.
+    await azurite.stop().catch(() => {});
+    await plex.close().catch(() => {});
+    await rm(dir, { recursive: true, force: true });
+    throw err;
+  }
   const log = createLogger('test', config.LOG_LEVEL);
   const connector = await LocalConnector.start();
   const bot = await startBot(config, log);
