@@ -3,12 +3,15 @@
  * Action.Http button on the card of one of our report emails. Outlook's bearer token is verified
  * before the request body is even read; who clicked comes from the token, never from the body.
  * Every answer carries CARD-ACTION-STATUS (Outlook shows it under the card); where the card changes,
- * the body is the new card and CARD-UPDATE-IN-BODY is true. Off (404) unless PUBLIC_BASE_URL and
- * MAIL_SENDER are set: without them no email can carry a button that leads here.
+ * the body is the new card and CARD-UPDATE-IN-BODY is true. Off (404) unless the configuration has
+ * `actions` (PUBLIC_BASE_URL and MAIL_SENDER, and for Entra ID tokens the tenant and the audience).
  *
  * Verb `rerun` (body {@link RerunActionBody}): queue the report again, with the same checks as a
  * request from Teams, for the person who clicked; the result is emailed to them, and also sent to
- * their chat with the bot when the bot knows it.
+ * their chat with the bot when the bot knows it. Only for a run the archive says was emailed to that
+ * person, with the report and parameters it ran with: an Entra token has no `sender` claim, so this
+ * (with the token's audience being our own app registration, which only our provider uses) is what
+ * ties a click to an email we sent.
  */
 import { createHash } from 'node:crypto';
 import type { Request, Response, Server } from 'restify';
@@ -17,6 +20,7 @@ import { emailRerunCard, teamsChatUrl, type AdaptiveCard } from '../cards/render
 import { EmailActions, type EmailActionVerb, type RerunActionBody } from '../cards/verbs.ts';
 import { mayRun } from '../core/access.ts';
 import { ValidationError } from '../core/errors.ts';
+import { manifestBlobName, runManifestSchema } from '../core/history.ts';
 import { conversationSchema, newRunId, reportJobSchema, type ConversationRef, type ReportJob, type Requester } from '../core/job.ts';
 import type { Logger } from '../core/logger.ts';
 import { describeParams, validateParams } from '../core/params.ts';
@@ -25,6 +29,8 @@ import { keys } from '../core/redis.ts';
 import { ActionTokenError, createActionTokenVerifier, type ActionPerformer } from './action-token.ts';
 import type { BotDeps } from './context.ts';
 
+/** An Entra object id (a GUID), as Teams and Entra tokens give them. */
+const OBJECT_ID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
 /** A card's action body is a run id, a report id and its parameters: a few hundred bytes. */
 const MAX_ACTION_BODY_BYTES = 16 * 1024;
 /**
@@ -73,10 +79,10 @@ interface RerunRecord {
  */
 export function mountActions(server: Server, deps: BotDeps): boolean {
   const { config, log } = deps;
-  if (!config.PUBLIC_BASE_URL || !config.MAIL_SENDER) return false;
-  const verifier = createActionTokenVerifier({
-    jwksUrl: config.ACTIONS_JWKS_URL, publicBaseUrl: config.PUBLIC_BASE_URL, sender: config.MAIL_SENDER,
-  });
+  if (!config.actions) return false;
+  // parseConfig requires BLOB_CONNECTION_STRING with `actions`, and the bot opens the archive from it.
+  if (!deps.archive) throw new Error('the Outlook actions endpoint needs the run archive (BLOB_CONNECTION_STRING)');
+  const verifier = createActionTokenVerifier(config.actions);
   const verbs: Record<EmailActionVerb, (performer: ActionPerformer, body: unknown, log: Logger) => Promise<Outcome>> = {
     [EmailActions.rerun]: (performer, body, l) => rerun(deps, performer, body, l),
   };
@@ -118,8 +124,9 @@ export function mountActions(server: Server, deps: BotDeps): boolean {
 }
 
 /**
- * Who clicked, as a requester. `upn` is the token's `sub` (the person's email). `aadObjectId` is the
- * token's `oid` when it has one; otherwise `mail:<email>`: stable per person, so repeated clicks and
+ * Who clicked, as a requester. `upn` is the address the token names (Entra `preferred_username`,
+ * legacy `sub`). `aadObjectId` is the token's `oid` (always there in an Entra token); otherwise
+ * `mail:<email>`: stable per person, so repeated clicks and
  * history line up, and never shaped like an Entra object id, so it cannot match an object id in an
  * access rule or ADMIN_USERS, nor find somebody else's Teams chat.
  */
@@ -138,6 +145,9 @@ async function rerun(deps: BotDeps, performer: ActionPerformer, raw: unknown, lo
     throw new ActionRequestError(400, `The re-run request is incomplete (${issue?.path.join('.') || 'body'}: ${issue?.message}); nothing was queued.`);
   }
   const body = parsed.data;
+  if (!await emailedTo(deps, body, performer, log)) {
+    throw new ActionRequestError(404, `Run ${body.runId} of "${body.reportId}" is not a report emailed to you, so nothing was queued.`);
+  }
   // The bot knows the person's Teams chat only by their Entra object id.
   const conversation = performer.objectId ? await storedConversation(deps, performer.objectId, log) : undefined;
   const requester = requesterFromToken(performer, String(conversation?.user?.name ?? ''));
@@ -207,6 +217,39 @@ async function rerun(deps: BotDeps, performer: ActionPerformer, raw: unknown, lo
   }
   log.info({ runId: job.runId, rerunOf: body.runId, reportId: report.id, origin: 'email', teams: record.teams }, 'run queued');
   return { status: 200, message: `Queued as run ${job.runId}; the file will be emailed to you${also(record)}.`, card: summary(record) };
+}
+
+/**
+ * Was run `body.runId` of `body.reportId` emailed to the person who clicked, with these parameters?
+ * Its run.json in the archive (written right after delivery) must record an email sent, to a requester
+ * who is the performer (same Entra object id; without one on either side, the address the email went
+ * to), and the parameters
+ * the card carries. So a token alone re-runs nothing: the body must name one of our emails to that
+ * person, as the card in it does.
+ */
+async function emailedTo(deps: BotDeps, body: z.infer<typeof rerunBodySchema>, performer: ActionPerformer, log: Logger): Promise<boolean> {
+  const raw = await deps.archive!.readJson(manifestBlobName(body.reportId, body.runId)).catch((err: unknown) => {
+    log.error({ err, runId: body.runId }, 'could not read the run\'s manifest');
+    throw new ActionRequestError(503, UNAVAILABLE);
+  });
+  const parsed = runManifestSchema.safeParse(raw);
+  const why = (problem: string) => {
+    log.warn({ runId: body.runId, reportId: body.reportId, problem }, 'Re-run refused: not one of our emails to this person');
+    return false;
+  };
+  if (!parsed.success) return why(raw === undefined ? 'no such run in the archive' : 'unreadable manifest');
+  const run = parsed.data;
+  if (run.runId !== body.runId || run.reportId !== body.reportId) return why('manifest names another run');
+  if (!run.deliveries.some((d) => d.channel === 'email' && d.status === 'sent')) return why('the run was not emailed');
+  // The immutable object id decides when both sides have one (an address can be renamed or reused);
+  // otherwise the address the email went to.
+  const runObject = OBJECT_ID.test(run.requestedBy.aadObjectId) ? run.requestedBy.aadObjectId.toLowerCase() : undefined;
+  const samePerson = runObject && performer.objectId
+    ? runObject === performer.objectId.toLowerCase()
+    : run.requestedBy.upn !== '' && run.requestedBy.upn.toLowerCase() === performer.email.toLowerCase();
+  if (!samePerson) return why('emailed to someone else');
+  if (digest(run.reportId, run.params) !== digest(body.reportId, body.params)) return why('parameters differ from the run');
+  return true;
 }
 
 /** The person's latest Teams conversation with the bot, if the bot has one on record and it is usable. */

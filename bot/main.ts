@@ -62,7 +62,9 @@ export async function startBot(config: Config, log: Logger): Promise<RunningBot>
   const url = `http://${config.host === '0.0.0.0' ? '127.0.0.1' : config.host}:${address.port}`;
   log.info({
     endpoint: `${url}/api/messages`, reports: [...catalog.reports.keys()], auth: config.localMode ? 'off (local mode)' : 'on',
-    outlookActions: config.PUBLIC_BASE_URL && config.MAIL_SENDER ? `${url}/api/actions/<verb>` : 'off (needs PUBLIC_BASE_URL and MAIL_SENDER)',
+    outlookActions: config.actions ? `${url}/api/actions/<verb> (${config.actions.token} tokens)`
+      : config.ACTIONS_TOKEN === 'entra' ? 'off (needs PUBLIC_BASE_URL, MAIL_SENDER, ACTIONS_TENANT_ID and ACTIONS_AUDIENCE)'
+        : 'off (needs PUBLIC_BASE_URL and MAIL_SENDER)',
   }, 'bot listening');
   const admin = await startAdminBoard(config, queue, log).catch(async (err: unknown) => {
     await closeHttpServer(server.server, 0);

@@ -74,11 +74,69 @@ test('operations settings: defaults, and the admin view only with a password', (
   assert.throws(() => parseConfig({ ...base, SHUTDOWN_GRACE_MS: '-1' }), /SHUTDOWN_GRACE_MS/);
 });
 
-test('Outlook actions: Office 365 signing keys by default; a bad key set URL names the variable', () => {
+test('Outlook actions: Entra ID tokens by default; the endpoint exists once it can check them', () => {
   const c = parseConfig(base);
+  assert.equal(c.ACTIONS_TOKEN, 'entra');
   assert.equal(c.ACTIONS_JWKS_URL, 'https://substrate.office.com/sts/common/discovery/keys');
   assert.equal(c.ACTIONABLE_ORIGINATOR, undefined);
+  assert.equal(c.actions, undefined);
   assert.throws(() => parseConfig({ ...base, ACTIONS_JWKS_URL: 'ftp://keys' }), /ACTIONS_JWKS_URL/);
+
+  const mail = { ...base, PUBLIC_BASE_URL: 'https://reportbot.contoso.com', MAIL_SENDER: 'reports@contoso.com' };
+  // Email without Entra settings and without the card: no Re-run button, so no endpoint and no error.
+  assert.equal(parseConfig(mail).actions, undefined);
+  const tenant = 'B3F5C2A1-7D4E-4F60-9A8B-1C2D3E4F5A6B';
+  const app = '0f6b3e2d-9c8a-4b7e-a1d2-3c4b5a697887';
+  const entra = parseConfig({ ...mail, ACTIONS_TENANT_ID: tenant, ACTIONS_AUDIENCE: app });
+  assert.deepEqual(entra.actions, {
+    token: 'entra', tenantId: tenant.toLowerCase(), audience: app,
+    openIdConfigUrl: `https://login.microsoftonline.com/${tenant.toLowerCase()}/v2.0/.well-known/openid-configuration`,
+  });
+  assert.ok(Object.isFrozen(entra.actions));
+  const usGov = 'https://login.microsoftonline.us/b3f5c2a1-7d4e-4f60-9a8b-1c2d3e4f5a6b/v2.0/.well-known/openid-configuration';
+  assert.equal((parseConfig({ ...mail, ACTIONS_TENANT_ID: tenant, ACTIONS_AUDIENCE: app, ACTIONS_OPENID_CONFIG_URL: usGov }).actions as { openIdConfigUrl: string }).openIdConfigUrl, usGov);
+  // Keys over plain http only from loopback (a test's own key server).
+  const local = 'http://127.0.0.1:4000/t/v2.0/.well-known/openid-configuration';
+  assert.equal((parseConfig({ ...mail, ACTIONS_TENANT_ID: tenant, ACTIONS_AUDIENCE: app, ACTIONS_OPENID_CONFIG_URL: local }).actions as { openIdConfigUrl: string }).openIdConfigUrl, local);
+
+  const legacy = parseConfig({ ...mail, ACTIONS_TOKEN: 'legacy' });
+  assert.deepEqual(legacy.actions, {
+    token: 'legacy', jwksUrl: 'https://substrate.office.com/sts/common/discovery/keys', publicBaseUrl: 'https://reportbot.contoso.com', sender: 'reports@contoso.com',
+  });
+});
+
+test('Outlook actions: missing or stray token settings fail naming the variable', () => {
+  const mail = { ...base, PUBLIC_BASE_URL: 'https://reportbot.contoso.com', MAIL_SENDER: 'reports@contoso.com' };
+  const card = { ...mail, GRAPH_MANAGED_IDENTITY: 'true', ACTIONABLE_ORIGINATOR: '7d1c0b2a-0000-4000-8000-000000000001' };
+  const tenant = 'b3f5c2a1-7d4e-4f60-9a8b-1c2d3e4f5a6b';
+  const app = '0f6b3e2d-9c8a-4b7e-a1d2-3c4b5a697887';
+  const cases: [Record<string, string>, RegExp][] = [
+    [{ ...base, ACTIONS_TOKEN: 'eat' }, /ACTIONS_TOKEN/],
+    // Emails with Re-run buttons, and nothing to check the clicks' tokens against.
+    [card, /ACTIONS_TENANT_ID: is required with ACTIONABLE_ORIGINATOR \(ACTIONS_TOKEN=entra\)/],
+    [{ ...card, ACTIONS_TENANT_ID: tenant }, /ACTIONS_AUDIENCE: is required with ACTIONABLE_ORIGINATOR/],
+    [{ ...card, ACTIONS_AUDIENCE: app }, /ACTIONS_TENANT_ID: is required with ACTIONABLE_ORIGINATOR/],
+    // Half an Entra setup.
+    [{ ...mail, ACTIONS_TENANT_ID: tenant }, /ACTIONS_AUDIENCE: is required with ACTIONS_TENANT_ID/],
+    [{ ...mail, ACTIONS_AUDIENCE: app }, /ACTIONS_TENANT_ID: is required with ACTIONS_AUDIENCE/],
+    [{ ...mail, ACTIONS_OPENID_CONFIG_URL: 'https://login.microsoftonline.com/x/v2.0/.well-known/openid-configuration' }, /ACTIONS_TENANT_ID: is required with ACTIONS_OPENID_CONFIG_URL/],
+    [{ ...base, ACTIONS_TENANT_ID: tenant, ACTIONS_AUDIENCE: app }, /PUBLIC_BASE_URL: is required with ACTIONS_TENANT_ID/],
+    [{ ...base, PUBLIC_BASE_URL: 'https://reportbot.contoso.com', ACTIONS_TENANT_ID: tenant, ACTIONS_AUDIENCE: app }, /MAIL_SENDER: is required with ACTIONS_TENANT_ID/],
+    // Values Entra never has.
+    [{ ...mail, ACTIONS_TENANT_ID: 'contoso.onmicrosoft.com', ACTIONS_AUDIENCE: app }, /ACTIONS_TENANT_ID: must be a GUID/],
+    [{ ...mail, ACTIONS_TENANT_ID: tenant, ACTIONS_AUDIENCE: `api://auth-am-${tenant}/${app}` }, /ACTIONS_AUDIENCE: must be a GUID/],
+    [{ ...mail, ACTIONS_TENANT_ID: tenant, ACTIONS_AUDIENCE: app, ACTIONS_OPENID_CONFIG_URL: 'http://login.example.com/x' }, /ACTIONS_OPENID_CONFIG_URL: must be an https:\/\/ URL/],
+    // Entra settings with the legacy token are a mistake, not something to ignore.
+    [{ ...mail, ACTIONS_TOKEN: 'legacy', ACTIONS_TENANT_ID: tenant }, /ACTIONS_TENANT_ID: is not used with ACTIONS_TOKEN=legacy/],
+    // The endpoint re-runs only what the archive says was emailed.
+    [{ PUBLIC_BASE_URL: 'https://reportbot.contoso.com', MAIL_SENDER: 'reports@contoso.com', ACTIONS_TOKEN: 'legacy' }, /BLOB_CONNECTION_STRING: is required for the Outlook actions endpoint/],
+    [{ PUBLIC_BASE_URL: 'https://reportbot.contoso.com', MAIL_SENDER: 'reports@contoso.com', ACTIONS_TENANT_ID: tenant, ACTIONS_AUDIENCE: app }, /BLOB_CONNECTION_STRING: is required/],
+  ];
+  for (const [env, expected] of cases) {
+    assert.throws(() => parseConfig(env), (e: ConfigError) => expected.test(e.message), `${JSON.stringify(env)} → ${expected}`);
+  }
+  assert.equal(parseConfig({ ...card, ACTIONS_TENANT_ID: tenant, ACTIONS_AUDIENCE: app }).actions?.token, 'entra');
+  assert.equal(parseConfig({ ...card, ACTIONS_TOKEN: 'legacy' }).actions?.token, 'legacy');
 });
 
 test('no Graph settings: local mode, no Graph delivery', () => {
@@ -149,6 +207,7 @@ test('the Outlook card needs an originator, a sender and an https public URL', (
   const c = parseConfig({
     ...base, GRAPH_MANAGED_IDENTITY: 'true', MAIL_SENDER: 'reports@contoso.com', MAIL_MAX_MESSAGE_MB: '20',
     ACTIONABLE_ORIGINATOR: '7d1c0b2a-0000-4000-8000-000000000001', PUBLIC_BASE_URL: 'https://reportbot.contoso.com/',
+    ACTIONS_TENANT_ID: 'b3f5c2a1-7d4e-4f60-9a8b-1c2d3e4f5a6b', ACTIONS_AUDIENCE: '0f6b3e2d-9c8a-4b7e-a1d2-3c4b5a697887',
   });
   assert.deepEqual(c.graph?.mail, {
     sender: 'reports@contoso.com', maxMessageBytes: 20 * 1024 * 1024,

@@ -21,6 +21,23 @@ const optionalString = z.string().trim().transform((s) => (s === '' ? undefined 
 const optionalPort = z.preprocess((v) => (typeof v === 'string' && v.trim() === '' ? undefined : v), port.optional());
 const httpsUrl = z.url({ protocol: /^https$/, error: 'must be an https:// URL' }).transform((s) => s.replace(/\/+$/, ''));
 const GUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
+const optionalGuid = optionalString.refine((v) => v === undefined || GUID.test(v), 'must be a GUID')
+  .transform((v) => v?.toLowerCase());
+
+/**
+ * Signing keys are trusted only over https; plain http is allowed on loopback, where a test (or a
+ * local proxy) serves them and nobody can get in between.
+ */
+export function isKeySource(url: string): boolean {
+  let u: URL;
+  try {
+    u = new URL(url);
+  } catch {
+    return false;
+  }
+  if (u.protocol === 'https:') return true;
+  return u.protocol === 'http:' && ['127.0.0.1', 'localhost', '[::1]'].includes(u.hostname);
+}
 
 /** Every environment variable the bot and the runner read, with its default. */
 export const configSchema = z.object({
@@ -84,8 +101,23 @@ export const configSchema = z.object({
   /** The mailbox reports are emailed from (Graph sendMail), and the only `sender` Outlook action tokens may carry. */
   MAIL_SENDER: z.email().optional(),
   /**
-   * Where Outlook's actionable-message token signing keys are published (a JWKS). Office 365's by
-   * default; tests point it at a key set they serve themselves.
+   * The token Outlook's actionable-message requests carry: `entra` (Microsoft Entra ID access tokens,
+   * the only kind Outlook sends since the legacy tokens were retired on June 8, 2026) or `legacy`.
+   */
+  ACTIONS_TOKEN: z.enum(['entra', 'legacy']).default('entra'),
+  /** entra: the tenant (GUID) whose users click; tokens must be issued by it. */
+  ACTIONS_TENANT_ID: optionalGuid,
+  /** entra: the application (client) id of the app registration named in the provider: a v2.0 token's `aud`. */
+  ACTIONS_AUDIENCE: optionalGuid,
+  /**
+   * entra: the tenant's OpenID configuration (issuer and signing keys). Default:
+   * https://login.microsoftonline.com/<ACTIONS_TENANT_ID>/v2.0/.well-known/openid-configuration.
+   */
+  ACTIONS_OPENID_CONFIG_URL: optionalString.refine((v) => v === undefined || isKeySource(v),
+    'must be an https:// URL (http:// only on loopback)'),
+  /**
+   * legacy: where Office 365's actionable-message token signing keys are published (a JWKS). Tests
+   * point it at a key set they serve themselves.
    */
   ACTIONS_JWKS_URL: z.url({ protocol: /^https?$/ }).default('https://substrate.office.com/sts/common/discovery/keys'),
   /** Entra object ids (comma-separated) of people who may see and cancel everyone's runs. */
@@ -135,6 +167,27 @@ export type GraphCredentialConfig =
   | { kind: 'certificate'; tenantId: string; clientId: string; certificatePath: string }
   | { kind: 'managedIdentity'; clientId?: string };
 
+/**
+ * How the Outlook actions endpoint (`POST /api/actions/<verb>`) checks the token of a request; the
+ * endpoint exists only when this does.
+ */
+export type ActionsConfig =
+  | {
+    token: 'entra';
+    /** Lower-case GUID: the only `tid`, and the tenant in the issuer. */
+    tenantId: string;
+    /** Lower-case GUID: the only `aud`. */
+    audience: string;
+    openIdConfigUrl: string;
+  }
+  | {
+    token: 'legacy';
+    jwksUrl: string;
+    publicBaseUrl: string;
+    /** The only `sender` accepted. */
+    sender: string;
+  };
+
 /** Microsoft Graph delivery settings, present only when a Graph credential is configured. */
 export interface GraphConfig {
   credential: GraphCredentialConfig;
@@ -167,6 +220,8 @@ export type Config = Readonly<z.infer<typeof configSchema> & {
   host: string;
   /** Microsoft Graph delivery (OneDrive/SharePoint, email); undefined = local mode, download links only. */
   graph: Readonly<GraphConfig> | undefined;
+  /** The Outlook actions endpoint's token check; undefined = no endpoint (404). */
+  actions: Readonly<ActionsConfig> | undefined;
 }>;
 
 /** Thrown (not exited) so tests can assert on it; main() prints it and exits. */
@@ -204,6 +259,7 @@ export function parseConfig(env: Record<string, string | undefined>): Config {
     throw new ConfigError(['ADMIN_BOARD_PASSWORD: must be at least 12 characters']);
   }
   const graph = graphConfig(c);
+  const actions = actionsConfig(c);
   const connections: Record<string, string> = { warehouse: c.CONNECTION_WAREHOUSE };
   for (const [key, value] of Object.entries(given)) {
     const m = /^CONNECTION_([A-Z0-9_]+)$/.exec(key);
@@ -216,7 +272,53 @@ export function parseConfig(env: Record<string, string | undefined>): Config {
     localMode,
     host: c.HOST ?? (localMode ? '127.0.0.1' : '0.0.0.0'),
     graph: graph && Object.freeze(graph),
+    actions: actions && Object.freeze(actions),
   });
+}
+
+/**
+ * The Outlook actions endpoint's settings, or undefined when there is no endpoint. It needs
+ * PUBLIC_BASE_URL and MAIL_SENDER (no email can carry a button that leads to it otherwise) and, with
+ * Entra ID tokens, the tenant and the audience. The emails carry Re-run buttons only with
+ * ACTIONABLE_ORIGINATOR: then a missing setting is an error, since every click would be refused.
+ */
+function actionsConfig(c: z.infer<typeof configSchema>): ActionsConfig | undefined {
+  const entraOnly = ['ACTIONS_TENANT_ID', 'ACTIONS_AUDIENCE', 'ACTIONS_OPENID_CONFIG_URL'] as const;
+  const emailed = Boolean(c.PUBLIC_BASE_URL && c.MAIL_SENDER);
+  if (c.ACTIONS_TOKEN === 'legacy') {
+    const stray = entraOnly.find((k) => c[k]);
+    if (stray) throw new ConfigError([`${stray}: is not used with ACTIONS_TOKEN=legacy (it is for Entra ID tokens, ACTIONS_TOKEN=entra)`]);
+    if (!emailed) return undefined;
+    requireArchive(c);
+    return { token: 'legacy', jwksUrl: c.ACTIONS_JWKS_URL, publicBaseUrl: c.PUBLIC_BASE_URL!, sender: c.MAIL_SENDER! };
+  }
+  const given = entraOnly.filter((k) => c[k]);
+  const needed = (['ACTIONS_TENANT_ID', 'ACTIONS_AUDIENCE'] as const).filter((k) => !c[k]);
+  if (needed.length > 0) {
+    if (c.ACTIONABLE_ORIGINATOR) {
+      throw new ConfigError([`${needed[0]}: is required with ACTIONABLE_ORIGINATOR (ACTIONS_TOKEN=entra): the emails' Re-run clicks carry Entra ID tokens, checked against ACTIONS_TENANT_ID and ACTIONS_AUDIENCE`]);
+    }
+    if (given.length > 0) throw new ConfigError([`${needed[0]}: is required with ${given[0]}`]);
+    return undefined;
+  }
+  if (!emailed) {
+    throw new ConfigError([`${c.PUBLIC_BASE_URL ? 'MAIL_SENDER' : 'PUBLIC_BASE_URL'}: is required with ACTIONS_TENANT_ID (the Outlook actions endpoint answers only for emails the bot sent)`]);
+  }
+  requireArchive(c);
+  const tenantId = c.ACTIONS_TENANT_ID!;
+  return {
+    token: 'entra',
+    tenantId,
+    audience: c.ACTIONS_AUDIENCE!,
+    openIdConfigUrl: c.ACTIONS_OPENID_CONFIG_URL ?? `https://login.microsoftonline.com/${tenantId}/v2.0/.well-known/openid-configuration`,
+  };
+}
+
+/** A Re-run is accepted only for a run whose manifest in the archive says it was emailed to the person. */
+function requireArchive(c: z.infer<typeof configSchema>): void {
+  if (!c.BLOB_CONNECTION_STRING) {
+    throw new ConfigError(['BLOB_CONNECTION_STRING: is required for the Outlook actions endpoint (PUBLIC_BASE_URL and MAIL_SENDER are set): a Re-run is accepted only for a run the archive says was emailed to the person who clicked']);
+  }
 }
 
 /** The Graph settings, or undefined when no Graph credential is configured; bad combinations throw. */

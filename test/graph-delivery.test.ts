@@ -85,6 +85,9 @@ function config(extra: Record<string, string> = {}): Config {
     MAIL_SENDER: SENDER,
     PUBLIC_BASE_URL: PUBLIC,
     ACTIONABLE_ORIGINATOR: ORIGINATOR,
+    // The card's Re-run clicks carry Entra ID tokens of this tenant for this app (test/actions-entra.test.ts).
+    ACTIONS_TENANT_ID: '3e9b1c7a-2d4f-4a6b-8c0d-1e2f3a4b5c6d',
+    ACTIONS_AUDIENCE: '5a4b3c2d-1e0f-4a9b-8c7d-6e5f4a3b2c1d',
     GRAPH_RETRIES: '3',
     GRAPH_RETRY_MAX_WAIT_SECONDS: '5',
     ...extra,
