@@ -6,6 +6,13 @@
  * fixed input → status card → result card → download, read back with exceljs and compared with the
  * warehouse. Screenshots of every step go to test/screenshots/browser/ (git-ignored).
  *
+ * The form's Account is a typeahead (Input.ChoiceSet, style filtered, choices.data Data.Query). The
+ * Playground (0.2.28) never sends Teams' `application/search` invoke for it: its card host answers
+ * every Data.Query itself with an empty list, and its combobox narrows the card's static choices (the
+ * first accounts of the chart) to titles starting with the typed text. So this test covers the static
+ * fallback a client without dynamic search gets; the bot's search answer is covered through the local
+ * Bot Connector in test/chat.test.ts.
+ *
  * Knobs: CHROMIUM_PATH (default /usr/bin/chromium).
  */
 import { test, before, after, type TestContext } from 'node:test';
@@ -29,8 +36,13 @@ const SEE_MS = 30_000;
 /** A small GL detail run takes a second or two; leave room for a slow CI box. */
 const RESULT_MS = 90_000;
 
-/** The report and parameters the test asks for (a small, fast report with a cross-field rule). */
-const REPORT = { id: 'gl-detail', title: 'GL detail by account', pcn: '900101', account: '10001', start: '202501', end: '202503' };
+/**
+ * The report and parameters the test asks for (a small, fast report with a cross-field rule). The
+ * person types `typed` into the Account typeahead and picks `account` among what it offers.
+ */
+const REPORT = {
+  id: 'gl-detail', title: 'GL detail by account', pcn: '900101', typed: '10001', account: '10001-000-0000', start: '202501', end: '202503',
+};
 
 /**
  * Headlines the status card (the card the form turns into) must go through, in order; others may
@@ -136,6 +148,19 @@ function factIn(text: string, title: string): string | undefined {
 
 const factOf = async (card: Locator, title: string) => factIn(await card.innerText(), title);
 
+/** The requested account's name in the warehouse's chart of accounts (the typeahead shows "number name"). */
+function warehouseAccountName(): string {
+  const db = new Database(stack!.warehousePath, { readonly: true });
+  try {
+    const row = db.prepare('select account_name as name from accounting_v_account_e where plexus_customer_no = ? and account_no = ?')
+      .get(Number(REPORT.pcn), REPORT.account) as { name: string } | undefined;
+    assert.ok(row, `the warehouse has account ${REPORT.account} for PCN ${REPORT.pcn}`);
+    return row.name;
+  } finally {
+    db.close();
+  }
+}
+
 /** What the warehouse holds for the requested lines: the numbers the workbook must show. */
 function warehouseLines(): { count: number; debit: number; credit: number } {
   const db = new Database(stack!.warehousePath, { readonly: true });
@@ -192,11 +217,33 @@ test('in Chromium through the Agents Playground: catalog, form, invalid then val
     await form.getByRole('button', { name: 'Run report' }).click();
   };
 
-  await step('submit invalid parameters', async () => {
-    const queuedBefore = await jobCount(stack!.queue);
+  const accountBox = form.getByRole('combobox', { name: /^Account/ });
+  const escaped = (text: string) => text.replace(/[.*+?^${}()|[\]\\]/g, '\\$&');
+
+  await step('choose PCN and account', async () => {
     await form.getByRole('combobox', { name: /^PCN/ }).click();
     await page.getByRole('option', { name: new RegExp(`^${REPORT.pcn}`) }).click();
-    await form.getByRole('textbox', { name: /^Account/ }).fill(REPORT.account);
+    // The typeahead: type the beginning of the account number, then pick it from what is offered.
+    const wanted = page.getByRole('option', { name: `${REPORT.account} ${warehouseAccountName()}`, exact: true });
+    const others = page.getByRole('option').filter({ hasNotText: new RegExp(`^${escaped(REPORT.typed)}`) }).first();
+    await accountBox.click();
+    // The first digit offers accounts the whole prefix will not (10000-… for 10001, say) ...
+    await accountBox.pressSequentially(REPORT.typed.slice(0, 1));
+    await others.waitFor({ timeout: SEE_MS });
+    // ... the rest narrows the offer to accounts starting with it, the wanted one among them.
+    await accountBox.pressSequentially(REPORT.typed.slice(1));
+    await others.waitFor({ state: 'detached', timeout: SEE_MS });
+    await wanted.waitFor({ timeout: SEE_MS });
+    const offered = await page.getByRole('option').allInnerTexts();
+    t.diagnostic(`typing ${REPORT.typed} offered: ${offered.join(' | ')}`);
+    assert.ok(offered.length > 0 && offered.every((o) => o.startsWith(REPORT.typed)), `offered ${JSON.stringify(offered)}`);
+    await wanted.click();
+    await wanted.waitFor({ state: 'hidden', timeout: SEE_MS });
+    assert.equal(await accountBox.inputValue(), REPORT.account);
+  });
+
+  await step('submit invalid parameters', async () => {
+    const queuedBefore = await jobCount(stack!.queue);
     await fill(REPORT.end, REPORT.start);
     await form.getByText('End period must not be before the start period').waitFor({ timeout: SEE_MS });
     assert.ok(await form.getByText('Please correct the fields marked below.').isVisible());
@@ -206,7 +253,7 @@ test('in Chromium through the Agents Playground: catalog, form, invalid then val
       .filter({ hasNot: page.getByRole('textbox', { name: /^Start period/ }) });
     assert.match(await endField.innerText(), /End period must not be before the start period/);
     // The form came back with what was typed, and nothing was queued.
-    assert.equal(await form.getByRole('textbox', { name: /^Account/ }).inputValue(), REPORT.account);
+    assert.equal(await accountBox.inputValue(), REPORT.account);
     assert.equal(await form.getByRole('textbox', { name: /^Start period/ }).inputValue(), REPORT.end);
     assert.equal(await jobCount(stack!.queue), queuedBefore);
   });
