@@ -6,11 +6,11 @@
  */
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
-import Database from 'better-sqlite3';
 import { setTimeout as sleep } from 'node:timers/promises';
 import type { ConnectorCall } from '../demo/connector.ts';
 import { keys } from '../core/redis.ts';
-import { startStack, jobCount, type Stack } from './harness/stack.ts';
+import Database from 'better-sqlite3';
+import { jobCount, runLogEvents, type Stack, startStack } from './harness/stack.ts';
 import { action, callCard, cardStarting, fact, headline, texts } from './harness/cards.ts';
 
 const ADMIN = '6a7b8c9d-0000-4000-8000-00000000ad01';
@@ -56,15 +56,7 @@ function findById(card: unknown, id: string): Record<string, unknown> | undefine
 
 const ORDER = ['Queued', 'Starting', 'Waiting', 'Running', 'Sending', 'Done'];
 
-function runLog(tag: string): string[] {
-  const db = new Database(stack.warehousePath, { readonly: true });
-  try {
-    const hasLog = db.prepare("select 1 from sqlite_master where name = 'run_log'").get();
-    return hasLog ? (db.prepare('select event from run_log where tag = ? order by at').pluck().all(tag) as string[]) : [];
-  } finally {
-    db.close();
-  }
-}
+const runLog = (tag: string): string[] => runLogEvents(stack.warehousePath, tag);
 
 test('a run\'s status card goes queued → running step i of n → done, in place, and the result follows', async () => {
   const user = stack.connector.user({ name: 'Megan Bowen' });

@@ -8,8 +8,7 @@ import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
 import { once } from 'node:events';
 import { setTimeout as sleep } from 'node:timers/promises';
-import Database from 'better-sqlite3';
-import { startStack, type Stack } from './harness/stack.ts';
+import { runLogEvents, type Stack, startStack } from './harness/stack.ts';
 import { callCard, cardStarting, fact } from './harness/cards.ts';
 
 let stack: Stack;
@@ -18,15 +17,7 @@ before(async () => {
 });
 after(() => stack?.stop());
 
-function events(tag: string): string[] {
-  const db = new Database(stack.warehousePath, { readonly: true });
-  try {
-    const hasLog = db.prepare("select 1 from sqlite_master where name = 'run_log'").get();
-    return hasLog ? (db.prepare('select event from run_log where tag = ? order by at').pluck().all(tag) as string[]) : [];
-  } finally {
-    db.close();
-  }
-}
+const events = (tag: string): string[] => runLogEvents(stack.warehousePath, tag);
 
 test('a runner killed mid-run (SIGKILL): the job is picked up again and delivered once', async () => {
   const child = spawn(process.execPath, ['--import', 'tsx', 'runner/main.ts'], {

@@ -8,9 +8,8 @@ import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { request } from 'node:http';
 import { setTimeout as sleep } from 'node:timers/promises';
-import Database from 'better-sqlite3';
 import { keys } from '../core/redis.ts';
-import { startStack, type Stack } from './harness/stack.ts';
+import { runLogEvents, type Stack, startStack } from './harness/stack.ts';
 import { callCard, cardStarting, fact } from './harness/cards.ts';
 import { spawnRunner, spawnService, type ChildService } from './harness/child.ts';
 
@@ -24,15 +23,7 @@ after(async () => {
   await stack?.stop();
 });
 
-function events(tag: string): string[] {
-  const db = new Database(stack.warehousePath, { readonly: true });
-  try {
-    const hasLog = db.prepare("select 1 from sqlite_master where name = 'run_log'").get();
-    return hasLog ? (db.prepare('select event from run_log where tag = ? order by at').pluck().all(tag) as string[]) : [];
-  } finally {
-    db.close();
-  }
-}
+const events = (tag: string): string[] => runLogEvents(stack.warehousePath, tag);
 
 async function untilStarted(tag: string, runner: ChildService): Promise<void> {
   for (let i = 0; i < 600 && !events(tag).includes('start'); i++) await sleep(50);

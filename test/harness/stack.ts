@@ -7,6 +7,7 @@ import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { randomBytes } from 'node:crypto';
+import Database from 'better-sqlite3';
 import { Redis } from 'ioredis';
 import { startBot, type RunningBot } from '../../bot/main.ts';
 import { parseConfig, type Config } from '../../core/config.ts';
@@ -134,4 +135,18 @@ export async function deleteKeys(redis: Redis, pattern: string): Promise<void> {
 export async function jobCount(queue: ReportQueue): Promise<number> {
   const counts = await queue.getJobCounts('waiting', 'active', 'delayed', 'completed', 'failed', 'prioritized', 'waiting-children');
   return Object.values(counts).reduce((a, b) => a + b, 0);
+}
+
+/**
+ * The events (`start`, `end`) the fixture reports' pipelines wrote to the warehouse's `run_log` for
+ * `tag`, in order: what actually ran, whichever process ran it. Empty before any pipeline logged.
+ */
+export function runLogEvents(warehousePath: string, tag: string): string[] {
+  const db = new Database(warehousePath, { readonly: true });
+  try {
+    const hasLog = db.prepare("select 1 from sqlite_master where name = 'run_log'").get();
+    return hasLog ? (db.prepare('select event from run_log where tag = ? order by at').pluck().all(tag) as string[]) : [];
+  } finally {
+    db.close();
+  }
 }
