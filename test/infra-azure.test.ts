@@ -70,13 +70,17 @@ test('the containers get every variable the code reads, once: from the env file,
   assert.deepEqual(problems, [], problems.join('\n'));
 });
 
+/** Settings named *_URL that are public addresses, never credentials: plain settings are fine for them. */
+const PUBLIC_URLS = new Set(['PUBLIC_BASE_URL', 'ACTIONS_JWKS_URL', 'ACTIONS_OPENID_CONFIG_URL', 'GRAPH_BASE_URL']);
+
 test('settings come from the env file by their own names, secrets only from SECRET_ names', () => {
   for (const [k, v] of Object.entries(appSettings)) assert.equal(v, `\${{${k}}}`, `appSettings.${k}`);
   for (const [k, v] of Object.entries(appSecrets)) assert.equal(v, `\${{SECRET_${k}}}`, `appSecrets.${k}`);
   // Connection strings and passwords are never plain settings.
   for (const k of Object.keys(appSettings)) {
-    // REDIS_URL carries the access key; other URLs (PUBLIC_BASE_URL, key sets, Graph) are public.
-    assert.ok(!CONNECTION_VAR.test(k) && !/PASSWORD|SECRET|CONNECTION_STRING|^REDIS_URL$/.test(k), `${k} belongs in appSecrets`);
+    // A URL may carry credentials (REDIS_URL does) unless it is one of the known public addresses.
+    const publicUrl = PUBLIC_URLS.has(k);
+    assert.ok(!CONNECTION_VAR.test(k) && !/PASSWORD|SECRET|CONNECTION_STRING/.test(k) && (publicUrl || !/_URL$/.test(k)), `${k} belongs in appSecrets`);
   }
   // What the template reads from appSettings must be there.
   const used = new Set([...bicep.matchAll(/appSettings\.\??([A-Z][A-Z0-9_]*)/g)].map((m) => m[1]));
