@@ -6,6 +6,7 @@ import { readFileSync } from 'node:fs';
 import * as ACData from 'adaptivecards-templating';
 import type { Report } from '../core/catalog.ts';
 import type { HistoryPage, RunStatus as HistoryRunStatus, RunSummary } from '../core/history.ts';
+import type { ReportJob } from '../core/job.ts';
 import { choicesOf, defaultOf, describeParams, labelOf, type Choice, type ParameterDef, type ParamValues, type ValidateOptions } from '../core/params.ts';
 import { isFinal, type RunStatus } from '../core/status.ts';
 import { choiceDataset, EMAIL_OPTION_INPUT, PARAM_INPUT_PREFIX, Verbs, type HistoryScopeName } from './verbs.ts';
@@ -143,6 +144,22 @@ export interface RunInfo {
   requesterTeamsId?: string;
   /** The result goes to the requester's 1:1 chat (a private report): parameters stay off shared cards. */
   privately?: boolean;
+}
+
+/**
+ * What a status card shows about a queued run, from its job (the runner's updates and the bot's
+ * refresh, status and cancel answers all build it this way). A private report asked for outside a
+ * 1:1 chat keeps its parameters off the card.
+ */
+export function runInfoOf(job: ReportJob, report: Pick<Report, 'private'> | undefined, params = job.params as ParamValues): RunInfo {
+  const conversationType = (job.conversation?.conversation as { conversationType?: string } | undefined)?.conversationType;
+  return {
+    runId: job.runId,
+    params,
+    requestedBy: job.requestedBy.name,
+    requesterTeamsId: job.conversation?.user?.id,
+    privately: report?.private === true && conversationType !== 'personal',
+  };
 }
 
 const STATUS_LOOK: Record<RunStatus['state'], { word: string; color: string }> = {

@@ -7,7 +7,7 @@
  * in the run's Redis hash, where the bot reads it for a card refresh or the `status` command.
  */
 import type { Redis } from 'ioredis';
-import { statusCard, type AdaptiveCard, type RunInfo } from '../cards/render.ts';
+import { runInfoOf, statusCard, type AdaptiveCard, type RunInfo } from '../cards/render.ts';
 import type { Report } from '../core/catalog.ts';
 import type { ReportJob } from '../core/job.ts';
 import type { Logger } from '../core/logger.ts';
@@ -55,14 +55,7 @@ export class StatusReporter {
     this.opts = { stepGapMs: 1000, closeWaitMs: 15_000, ...opts };
     this.job = job;
     this.report = report;
-    const conversationType = (job.conversation?.conversation as { conversationType?: string } | undefined)?.conversationType;
-    this.info = {
-      runId: job.runId,
-      params,
-      requestedBy: job.requestedBy.name,
-      requesterTeamsId: job.conversation?.user?.id,
-      privately: report.private && conversationType !== 'personal',
-    };
+    this.info = runInfoOf(job, report, params);
     this.activityId = job.conversation && opts.notifier.updateCard ? job.statusActivityId : undefined;
   }
 

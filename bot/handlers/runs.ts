@@ -7,7 +7,7 @@
  */
 import { CardFactory, MessageFactory, type TurnContext } from 'botbuilder';
 import type { Job } from 'bullmq';
-import { runsCard, statusCard, type AdaptiveCard, type RunInfo, type RunRow } from '../../cards/render.ts';
+import { runInfoOf, runsCard, statusCard, type AdaptiveCard, type RunInfo, type RunRow } from '../../cards/render.ts';
 import type { ReportJob, RunResult } from '../../core/job.ts';
 import { currentStatus, isFinal, requestCancel, saveStatus, type RunStatus } from '../../core/status.ts';
 import { isAdmin, requesterOf, type BotDeps } from '../context.ts';
@@ -15,15 +15,7 @@ import { respondWithCard } from './respond.ts';
 
 /** What a status card shows about a queued run, from its job. */
 function infoOf(deps: BotDeps, job: ReportJob): RunInfo {
-  const report = deps.catalog.reports.get(job.reportId);
-  const type = (job.conversation?.conversation as { conversationType?: string } | undefined)?.conversationType;
-  return {
-    runId: job.runId,
-    params: job.params as RunInfo['params'],
-    requestedBy: job.requestedBy.name,
-    requesterTeamsId: job.conversation?.user?.id,
-    privately: report?.private === true && type !== 'personal',
-  };
+  return runInfoOf(job, deps.catalog.reports.get(job.reportId));
 }
 
 function reportOf(deps: BotDeps, reportId: string) {
