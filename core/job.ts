@@ -64,6 +64,27 @@ export interface DeliveryRecord {
   detail?: string;
 }
 
+/** The channels, in the order a run delivers them. */
+export const DELIVERY_CHANNELS = ['onedrive', 'email', 'teams'] as const satisfies readonly DeliveryChannel[];
+
+/**
+ * The delivery records in a run's Redis hash (`delivery:<channel>` fields). A record that cannot be
+ * read counts as not delivered: at worst that channel is tried again.
+ */
+export function deliveryRecordsOf(hash: Record<string, string>): Partial<Record<DeliveryChannel, DeliveryRecord>> {
+  const out: Partial<Record<DeliveryChannel, DeliveryRecord>> = {};
+  for (const channel of DELIVERY_CHANNELS) {
+    const raw = hash[`delivery:${channel}`];
+    if (!raw) continue;
+    try {
+      out[channel] = JSON.parse(raw) as DeliveryRecord;
+    } catch {
+      // unreadable: as if absent
+    }
+  }
+  return out;
+}
+
 /** What the runner returns for a finished job (BullMQ keeps it as the job's return value). */
 export interface RunResult {
   runId: string;

@@ -14,7 +14,7 @@ import { DEFAULT_RETENTION_DAYS, type Catalog } from '../core/catalog.ts';
 import type { Config } from '../core/config.ts';
 import { ShutdownError, StepError, userMessage } from '../core/errors.ts';
 import { HistoryIndex, saveManifest, type RunManifest, type RunStatus } from '../core/history.ts';
-import { reportJobSchema, type DeliveryRecord, type ReportJob, type RunResult } from '../core/job.ts';
+import { deliveryRecordsOf, reportJobSchema, type ReportJob, type RunResult } from '../core/job.ts';
 import type { Logger } from '../core/logger.ts';
 import { keys } from '../core/redis.ts';
 
@@ -81,10 +81,7 @@ async function writeManifest(deps: RecordDeps, data: ReportJob, attempts: number
   const report = deps.catalog.reports.get(data.reportId);
   const hash = await deps.redis.hgetall(keys(deps.config.REDIS_PREFIX).run(data.runId));
   const result = ending.status === 'succeeded' ? ending.result : hash.archived ? JSON.parse(hash.archived) as RunResult : undefined;
-  const deliveries = Object.entries(hash)
-    .filter(([field]) => field.startsWith('delivery:'))
-    .map(([, json]) => JSON.parse(json) as DeliveryRecord)
-    .sort((a, b) => a.channel.localeCompare(b.channel));
+  const deliveries = Object.values(deliveryRecordsOf(hash)).sort((a, b) => a.channel.localeCompare(b.channel));
   const finishedAt = new Date();
   const startedAt = hash.startedAt;
   const manifest: RunManifest = {

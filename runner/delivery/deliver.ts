@@ -21,7 +21,7 @@ import { XLSX_TYPE, type Archive } from '../../core/archive.ts';
 import type { Report } from '../../core/catalog.ts';
 import type { Config } from '../../core/config.ts';
 import { DeliveryError } from '../../core/errors.ts';
-import type { DeliveryChannel, DeliveryRecord, ReportJob, RunResult } from '../../core/job.ts';
+import { deliveryRecordsOf, type DeliveryChannel, type DeliveryRecord, type ReportJob, type RunResult } from '../../core/job.ts';
 import type { Logger } from '../../core/logger.ts';
 import { describeParams, type ParamValues } from '../../core/params.ts';
 import { recordDelivery } from '../../core/metrics.ts';
@@ -84,20 +84,6 @@ export function wantedChannels(job: Pick<ReportJob, 'delivery'>, report: Pick<Re
   return { teams: job.delivery?.teams ?? true, email: job.delivery?.email ?? report.delivery.email };
 }
 
-function parseRecords(hash: Record<string, string>): Partial<Record<DeliveryChannel, DeliveryRecord>> {
-  const out: Partial<Record<DeliveryChannel, DeliveryRecord>> = {};
-  for (const channel of ['teams', 'onedrive', 'email'] as const) {
-    const raw = hash[`delivery:${channel}`];
-    if (!raw) continue;
-    try {
-      out[channel] = JSON.parse(raw) as DeliveryRecord;
-    } catch {
-      // A record we cannot read counts as not delivered: at worst the channel is tried again.
-    }
-  }
-  return out;
-}
-
 function megabytes(bytes: number): string {
   return `${(bytes / (1024 * 1024)).toFixed(1)} MB`;
 }
@@ -110,7 +96,7 @@ function megabytes(bytes: number): string {
 export async function deliverRun(deps: DeliveryDeps, run: RunToDeliver): Promise<Partial<Record<DeliveryChannel, DeliveryRecord>>> {
   const { job, report, params, result, log } = run;
   const runKey = keys(deps.config.REDIS_PREFIX).run(job.runId);
-  const records = parseRecords(await deps.redis.hgetall(runKey));
+  const records = deliveryRecordsOf(await deps.redis.hgetall(runKey));
   const want = wantedChannels(job, report);
   const graph = deps.graph;
   const mail = graph?.config.mail;
