@@ -9,7 +9,9 @@ import type { HistoryPage, RunStatus as HistoryRunStatus, RunSummary } from '../
 import type { ReportJob } from '../core/job.ts';
 import { choicesOf, defaultOf, describeParams, labelOf, type Choice, type ParameterDef, type ParamValues, type ValidateOptions } from '../core/params.ts';
 import { isFinal, type RunStatus } from '../core/status.ts';
-import { choiceDataset, EMAIL_OPTION_INPUT, PARAM_INPUT_PREFIX, Verbs, type HistoryScopeName } from './verbs.ts';
+import {
+  choiceDataset, EMAIL_OPTION_INPUT, EmailActions, emailActionUrl, PARAM_INPUT_PREFIX, Verbs, type HistoryScopeName, type RerunActionBody,
+} from './verbs.ts';
 
 export type AdaptiveCard = Record<string, unknown> & { type: 'AdaptiveCard' };
 
@@ -313,28 +315,22 @@ export function deliveryFailedCard(
   return render('delivery-failed', { ...r, title: report.title, openUrl: r.openUrl ?? '' });
 }
 
-/** What the Outlook card's Re-run button posts to `/api/actions/rerun` (the actions endpoint re-validates it). */
-export interface RerunRequest {
-  runId: string;
-  reportId: string;
-  params: ParamValues;
-}
-
 /**
  * The Outlook actionable message card of a result email: Re-run (Action.Http POST of a
- * {@link RerunRequest} to `${publicBaseUrl}/api/actions/rerun`) and, with a bot id, Open in Teams
+ * {@link RerunActionBody} to `emailActionUrl(publicBaseUrl, 'rerun')`, answered by bot/actions.ts)
+ * and, with a bot id, Open in Teams
  * (a deep link to the chat with the bot).
  */
 export function emailActionCard(
   report: Pick<Report, 'id' | 'title'>, runId: string, params: ParamValues,
   opts: { originator: string; publicBaseUrl: string; botId?: string },
 ): AdaptiveCard {
-  const rerun: RerunRequest = { runId, reportId: report.id, params };
+  const rerun: RerunActionBody = { runId, reportId: report.id, params };
   return render('email-result', {
     originator: opts.originator,
     title: report.title,
     runId,
-    rerunUrl: `${opts.publicBaseUrl.replace(/\/+$/, '')}/api/actions/rerun`,
+    rerunUrl: emailActionUrl(opts.publicBaseUrl, EmailActions.rerun),
     rerunBody: JSON.stringify(rerun),
     teamsUrl: opts.botId ? `https://teams.microsoft.com/l/chat/0/0?users=28:${opts.botId}` : '',
   });
